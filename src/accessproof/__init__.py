@@ -1,0 +1,3 @@
+"""accessproof: prove identity governance end to end."""
+
+__version__ = "0.1.0"
