@@ -148,10 +148,10 @@ class GitHubSource:
         elif vendor_action in ("repo.add_member", "repo.remove_member"):
             entitlement = Entitlement(type="repo", id=repo, name=repo)
         elif action in (Action.CREDENTIAL_CREATE, Action.CREDENTIAL_REVOKE):
-            token = _text(obj.get("token_id")) or _field(obj, "fingerprint") or _field(obj, "id")
+            token = (_text(obj.get("token_id")) or _field(obj, "fingerprint")
+                     or _field(obj, "oauth_application_id"))
             entitlement = Entitlement(type="credential", id=token,
-                                      name=_field(obj, "title") or _field(obj, "application_name")
-                                      or _text(obj.get("programmatic_access_type")))
+                                      name=_field(obj, "title") or _field(obj, "oauth_application_name"))
 
         approval_ref = find_approval_ref(*(obj.get(k) for k in _REF_FIELDS))
 
