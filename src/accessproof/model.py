@@ -129,7 +129,10 @@ class IdentityEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
       event_id: the source's own event id (CloudTrail ``eventID``, Okta ``uuid``…) or a content hash.
       source: a named instance of a system, e.g. ``okta:acme`` or ``aws:123456789012``.
       source_type: the parser that read it (``cloudtrail``, ``okta``, ``entra``, ``github``…).
-      time: when it happened, UTC, timezone-aware.
+      time: when it happened, UTC, timezone-aware; ``None`` only when the record carries no timestamp at
+        all (a partial export): such events are kept and counted as time-unknown by ``accessproof
+        sources``, and time-based controls skip them with that reason. A timestamp that is present
+        but unparseable or without an offset is quarantined instead.
       action: closed vocabulary (``Action``); ``other`` for events the source knows but we do not model.
       vendor_action: the source's own name for the event (``CreateUser``, ``group.user_membership.add``).
       actor: who did it.
@@ -150,7 +153,7 @@ class IdentityEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     event_id: str
     source: str
     source_type: str
-    time: datetime
+    time: datetime | None
     action: str
     vendor_action: str | None = None
     actor: Actor = Actor()

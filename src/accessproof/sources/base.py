@@ -48,6 +48,7 @@ class Chunk:
     position: str
     obj: Any = None
     error: str | None = None
+    file_level: bool = False  # the error is about the file (unreadable, truncated), not one record
 
 
 @dataclass(slots=True)
@@ -96,13 +97,13 @@ def iter_json_records(path: Path, display: str | None = None,
         if on_progress is not None:
             fh = _Progress(fh, on_progress)
     except OSError as e:
-        yield Chunk(b"", f"{name}", error=f"cannot open file: {e.strerror or e}")
+        yield Chunk(b"", f"{name}", error=f"cannot open file: {e.strerror or e}", file_level=True)
         return
     with fh:
         try:
             head = _read(fh)
         except (OSError, EOFError, zlib.error) as e:
-            yield Chunk(b"", f"{name}@0", error=f"cannot read file: {_io_reason(e)}")
+            yield Chunk(b"", f"{name}@0", error=f"cannot read file: {_io_reason(e)}", file_level=True)
             return
         start = len(head) - len(head.lstrip(b"\xef\xbb\xbf" + _WS.encode()))
         if head.startswith(b"\xef\xbb\xbf"):
@@ -169,64 +170,63 @@ def _is_multiline_document(head: bytes, start: int) -> bool:
 
 
 def _iter_lines(fh, head: bytes, name: str) -> Iterator[Chunk]:
-    """JSON Lines. Over-long lines are skipped without being held in memory."""
-    buf = head
+    """JSON Lines, split a read chunk at a time in C. Over-long lines are skipped without being held."""
     lineno = 0
-    eof = False
-    while True:
-        nl = buf.find(b"\n")
-        while nl < 0 and not eof:
-            if len(buf) > MAX_RECORD_BYTES:
-                # Drain the rest of this line without keeping it.
-                lineno += 1
-                size = len(buf)
-                buf = b""
-                while True:
-                    try:
-                        more = _read(fh)
-                    except (OSError, EOFError, zlib.error) as e:
-                        yield Chunk(b"", f"{name}:{lineno}", error=f"cannot read file: {_io_reason(e)}")
-                        return
-                    if not more:
-                        eof = True
-                        break
-                    cut = more.find(b"\n")
-                    if cut >= 0:
-                        size += cut
-                        buf = more[cut + 1:]
-                        break
-                    size += len(more)
-                yield Chunk(b"", f"{name}:{lineno}",
-                            error=f"record of {size} bytes exceeds the {MAX_RECORD_BYTES} byte limit")
-                nl = buf.find(b"\n")
-                continue
-            try:
-                more = _read(fh)
-            except (OSError, EOFError, zlib.error) as e:
-                if buf.strip():
-                    lineno += 1
-                    yield Chunk(buf, f"{name}:{lineno}",
-                                error=f"cannot read file: {_io_reason(e)}; partial record set aside")
-                else:
-                    yield Chunk(b"", f"{name}:{lineno + 1}", error=f"cannot read file: {_io_reason(e)}")
-                return
-            if not more:
-                eof = True
-            buf += more
-            nl = buf.find(b"\n")
-        if nl < 0:
-            line, buf = buf, b""
-        else:
-            line, buf = buf[:nl], buf[nl + 1:]
-        lineno += 1
+    pending = b""
+    piece = head
+    draining = -1  # >= 0 while skipping an over-long line: bytes skipped so far
+
+    def emit(line: bytes) -> Chunk | None:
         if line.endswith(b"\r"):
             line = line[:-1]
         if len(line) > MAX_RECORD_BYTES:
-            yield Chunk(b"", f"{name}:{lineno}",
-                        error=f"record of {len(line)} bytes exceeds the {MAX_RECORD_BYTES} byte limit")
-        elif line.strip():
-            yield Chunk(line, f"{name}:{lineno}")
-        if nl < 0 and eof:
+            return Chunk(b"", f"{name}:{lineno}",
+                         error=f"record of {len(line)} bytes exceeds the {MAX_RECORD_BYTES} byte limit")
+        if line.strip():
+            return Chunk(line, f"{name}:{lineno}")
+        return None
+
+    while True:
+        if draining >= 0:
+            cut = piece.find(b"\n")
+            if cut < 0:
+                draining += len(piece)
+                piece = b""
+            else:
+                lineno += 1
+                yield Chunk(b"", f"{name}:{lineno}", error=f"record of {draining + cut} bytes exceeds "
+                                                           f"the {MAX_RECORD_BYTES} byte limit")
+                draining, piece = -1, piece[cut + 1:]
+        if draining < 0 and piece:
+            lines = (pending + piece).split(b"\n") if pending else piece.split(b"\n")
+            pending = lines.pop()
+            for line in lines:
+                lineno += 1
+                c = emit(line)
+                if c is not None:
+                    yield c
+            if len(pending) > MAX_RECORD_BYTES:
+                draining, pending = len(pending), b""
+        try:
+            piece = _read(fh)
+        except (OSError, EOFError, zlib.error) as e:
+            at = f"{name}:{lineno + 1}"
+            if pending.strip() or draining >= 0:
+                yield Chunk(pending[:MAX_RECORD_BYTES], at, file_level=True,
+                            error=f"cannot read file: {_io_reason(e)}; partial record set aside")
+            else:
+                yield Chunk(b"", at, error=f"cannot read file: {_io_reason(e)}", file_level=True)
+            return
+        if not piece:
+            if draining >= 0:
+                lineno += 1
+                yield Chunk(b"", f"{name}:{lineno}", error=f"record of {draining} bytes exceeds "
+                                                           f"the {MAX_RECORD_BYTES} byte limit")
+            elif pending:
+                lineno += 1
+                c = emit(pending)
+                if c is not None:
+                    yield c
             return
 
 
@@ -272,7 +272,7 @@ def _iter_array(fh, head: bytes, offset: int, name: str) -> Iterator[Chunk]:
                     except (OSError, EOFError, zlib.error) as io_err:
                         yield Chunk(text[pos:].encode("utf-8", "surrogateescape")[:MAX_RECORD_BYTES],
                                     f"{name}#{index}@{base + _bytes(text[:pos])}",
-                                    error=f"cannot read file: {_io_reason(io_err)}; partial record set aside")
+                                    error=f"cannot read file: {_io_reason(io_err)}; partial record set aside", file_level=True)
                         return
                     base += _bytes(text[:pos])
                     text, pos = text[pos:], 0
@@ -284,7 +284,7 @@ def _iter_array(fh, head: bytes, offset: int, name: str) -> Iterator[Chunk]:
                     continue
                 at = f"{name}#{index}@{base + _bytes(text[:pos])}"
                 if pos >= n:
-                    yield Chunk(b"", at, error="JSON array is not closed (file truncated?)")
+                    yield Chunk(b"", at, error="JSON array is not closed (file truncated?)", file_level=True)
                 elif n - pos >= MAX_RECORD_BYTES:
                     yield Chunk(b"", at, error=f"record exceeds the {MAX_RECORD_BYTES} byte limit; "
                                                "rest of the array not readable")
@@ -319,13 +319,13 @@ def _iter_document(fh, head: bytes, name: str) -> Iterator[Chunk]:
         try:
             more = _read(fh)
         except (OSError, EOFError, zlib.error) as e:
-            yield Chunk(buf[:4096], f"{name}@0", error=f"cannot read file: {_io_reason(e)}")
+            yield Chunk(buf[:4096], f"{name}@0", error=f"cannot read file: {_io_reason(e)}", file_level=True)
             return
         if not more:
             break
         buf += more
     else:
-        yield Chunk(b"", f"{name}@0", error="JSON document too large to read whole; export it as JSON Lines")
+        yield Chunk(b"", f"{name}@0", error="JSON document too large to read whole; export it as JSON Lines", file_level=True)
         return
     try:
         doc = orjson.loads(buf)
@@ -356,14 +356,20 @@ _NAIVE_FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%
 _FRACTION_RE = re.compile(r"\.(\d{7,})")
 
 
-def parse_time(value: Any, *, naive_is_utc: bool = False, what: str = "timestamp") -> datetime:
+def parse_time(value: Any, *, naive_is_utc: bool = False, what: str = "timestamp",
+               required: bool = True) -> datetime | None:
     """Parse an ISO 8601 or epoch timestamp into an aware UTC datetime, or raise ``Reject``.
+
+    ``required=False`` returns ``None`` for an absent value (a partial export: the event is kept with
+    its time unknown); a present but bad value is always rejected.
 
     ``naive_is_utc`` is for sources whose vendor documents UTC (Okta ``published``, Azure Monitor
     ``time``, GitHub ``@timestamp``) when a pipeline dropped the ``Z``; elsewhere a timestamp without
     an offset is rejected, never guessed.
     """
     if value is None or value == "":
+        if not required:
+            return None
         raise Reject(f"missing {what}")
     if isinstance(value, bool):
         raise Reject(f"{what} has the wrong type (boolean)")

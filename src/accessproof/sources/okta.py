@@ -156,7 +156,8 @@ class OktaSource:
             raise Reject(f"eventType has the wrong type ({type(event_type).__name__})")
         # Okta documents ``published`` as UTC (ISO 8601 with ``Z``); the zone-less form is a pipeline
         # re-formatting of that same UTC value, so it is read as UTC rather than rejected.
-        time = parse_time(_get(obj, "published"), naive_is_utc=True, what="published")
+        # An event with no ``published`` at all (a partial export) is kept with its time unknown.
+        time = parse_time(_get(obj, "published"), naive_is_utc=True, what="published", required=False)
 
         source = ctx.source_name or "okta"
         outcome_obj = _get(obj, "outcome")
