@@ -15,6 +15,7 @@ from typing import Annotated
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -46,7 +47,7 @@ class Format(StrEnum):
 
 
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -90,6 +91,7 @@ def ingest(
     mapping: Annotated[Path | None, typer.Option(help="Column mapping (YAML/TOML) for csv/json.")] = None,
     source_name: Annotated[str | None, typer.Option(help="Name this source instance, e.g. okta:acme.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+    batch_size: Annotated[int, typer.Option(help="Records per atomic batch.", hidden=True)] = 20_000,
     store: StoreOpt = None,
 ) -> None:
     """Read vendor exports into the store; every record is accepted, duplicate or quarantined."""
@@ -114,7 +116,7 @@ def ingest(
                 bar.update(task, records=summary.read)
 
             summary = ingest_paths(s, source_type, list(paths), source_name=source_name, options=options,
-                                   progress=progress, on_batch=on_batch)
+                                   progress=progress, on_batch=on_batch, batch_size=batch_size)
     except UnknownSource as e:
         fail(str(e))
     except (ValueError, OSError) as e:
@@ -130,7 +132,7 @@ def ingest(
         t.add_row("events/s", f"{summary.events_per_second:,.0f}")
         console.print(t)
         for e in summary.file_errors:
-            err.print(f"[yellow]file:[/yellow] {e}", highlight=False)
+            err.print(f"[yellow]file:[/yellow] {escape(e)}", highlight=False, soft_wrap=True)
         if summary.quarantined:
             console.print(f"{summary.quarantined} record(s) set aside: see 'accessproof quarantine'.")
 
@@ -191,4 +193,8 @@ def quarantine(
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
     app()

@@ -12,6 +12,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,7 +71,6 @@ class IngestSummary:
     quarantined: int = 0
     seconds: float = 0.0
     file_errors: list[str] = field(default_factory=list)
-    new_raw_ids: list[str] = field(default_factory=list)
 
     @property
     def events_per_second(self) -> float:
@@ -166,6 +166,8 @@ class Ingestor:
         self.on_batch = on_batch
         self.summary = IngestSummary(run_id=uuid.uuid4().hex, source_type=source_type)
         self._fast = getattr(self.source, "normalize_bytes", None)
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accessproof-writer")
+        self._writing: Future | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -244,12 +246,20 @@ class Ingestor:
             persons=_table(self._persons, _PERSON_SCHEMA),
             quarantine=_table(self._quarantine, _QUARANTINE_SCHEMA),
         )
-        result = self.store.write_batch(batch, self.summary.run_id)
+        self._reset()
+        # One batch is written in the background while the next is parsed (DuckDB releases the GIL);
+        # at most two batches are in memory at once.
+        self._wait()
+        self._writing = self._writer.submit(self.store.write_batch, batch, self.summary.run_id)
+
+    def _wait(self) -> None:
+        if self._writing is None:
+            return
+        result = self._writing.result()
+        self._writing = None
         self.summary.accepted += result.accepted
         self.summary.duplicate += result.duplicate
         self.summary.quarantined += result.quarantined
-        self.summary.new_raw_ids.extend(result.new_raw_ids)
-        self._reset()
         if self.on_batch:
             self.on_batch(self.summary)
 
@@ -264,10 +274,9 @@ class Ingestor:
 
     def ingest_file(self, path: Path, on_progress: Callable[[int], None] | None = None) -> None:
         self.summary.files += 1
-        before = self.summary.read
         for chunk in self.read_file(path, on_progress):
             self.add(chunk, str(path))
-            if chunk.error and not chunk.data and self.summary.read == before + 1:
+            if chunk.file_level:
                 self.summary.file_errors.append(f"{chunk.position}: {chunk.error}")
 
     def ingest_chunks(self, chunks: Iterable[Chunk], file: str) -> None:
@@ -276,6 +285,8 @@ class Ingestor:
 
     def finish(self, started: float) -> IngestSummary:
         self.flush()
+        self._wait()
+        self._writer.shutdown()
         self.summary.seconds = time.perf_counter() - started
         s = self.summary
         self.store.execute(
@@ -294,10 +305,10 @@ def ingest_paths(store: Store, source_type: str, paths: list[Path], *, source_na
     started = time.perf_counter()
     ing = Ingestor(store, source_type, source_name=source_name, options=options, batch_size=batch_size,
                    on_batch=on_batch)
-    files = list(iter_paths(paths))
     for p in paths:
         if not p.exists():
             ing.summary.file_errors.append(f"{p}: no such file or directory")
+    files = list(iter_paths([p for p in paths if p.exists()]))
     sizes = {f: (f.stat().st_size if f.exists() else 0) for f in files}
     total = sum(sizes.values())
     done = 0

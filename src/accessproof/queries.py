@@ -44,6 +44,7 @@ def events(store: Store, *, source: str | None = None, action: str | None = None
 SOURCE_QUALITY_SQL = """
 WITH ev AS (
   SELECT source, source_type, count(*) AS events, min(time) AS first_event, max(time) AS last_event,
+         100.0 * count(time) / count(*) AS time_pct,
          100.0 * count(actor_id) / count(*) AS actor_pct,
          100.0 * count(coalesce(target_id, target_name)) / count(*) AS target_pct,
          100.0 * count(approval_ref) / count(*) AS approval_ref_pct,
@@ -56,6 +57,7 @@ WITH ev AS (
   SELECT system AS source, 'workflow' AS source_type, count(*) AS events,
          min(coalesce(decided, opened, effective)) AS first_event,
          max(coalesce(decided, opened, effective)) AS last_event,
+         100.0 * count(coalesce(decided, opened, effective)) / count(*) AS time_pct,
          100.0 * count(requester) / count(*) AS actor_pct,
          100.0 * count(subject) / count(*) AS target_pct,
          NULL AS approval_ref_pct,
@@ -65,7 +67,8 @@ WITH ev AS (
   FROM workflow_records GROUP BY system
 ), pe AS (
   SELECT system AS source, 'person' AS source_type, count(*) AS events, min(hired) AS first_event,
-         max(coalesce(terminated, hired)) AS last_event, NULL AS actor_pct,
+         max(coalesce(terminated, hired)) AS last_event, 100.0 * count(hired) / count(*) AS time_pct,
+         NULL AS actor_pct,
          100.0 * count(email) / count(*) AS target_pct, NULL AS approval_ref_pct, NULL AS environment_pct,
          100.0 * count(business_unit) / count(*) AS business_unit_pct, NULL AS mapped_pct, 0 AS id_conflicts
   FROM persons GROUP BY system
@@ -74,7 +77,7 @@ SELECT * FROM ev UNION ALL SELECT * FROM wf UNION ALL SELECT * FROM pe
 ORDER BY source_type, source
 """
 SOURCE_QUALITY_COLUMNS = [
-    "source", "source_type", "events", "first_event", "last_event", "actor_pct", "target_pct",
+    "source", "source_type", "events", "first_event", "last_event", "time_pct", "actor_pct", "target_pct",
     "approval_ref_pct", "environment_pct", "business_unit_pct", "mapped_pct", "id_conflicts",
 ]
 
