@@ -395,7 +395,8 @@ def _bundled_path(name: str) -> Path | None:
 
 
 def _pydantic_reason(e: ValidationError, data: dict) -> str:
-    errs = e.errors()
+    # A misspelt key also makes the real one missing: report the misspelling, it is the cause.
+    errs = sorted(e.errors(), key=lambda x: x["type"] != "extra_forbidden")
     err = errs[0]
     loc = ".".join(str(x) for x in err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
