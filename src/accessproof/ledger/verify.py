@@ -1,0 +1,421 @@
+"""Full verification: recompute the whole tree from the stored entries and check everything against it.
+
+Nothing stored is trusted: leaf hashes are recomputed from entry bytes and compared with every tile,
+upper levels are rebuilt from the recomputed leaves, each checkpoint's signature is checked and its root
+compared with the recomputed tree, consecutive checkpoints are proven consistent, payloads are rehashed
+with their salts, and a missing payload is only accepted when a sealed purge manifest lists it. An
+exported checkpoint (``against``) catches a store rolled back together with its own checkpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import orjson
+
+from accessproof.ledger.entry import EntryError, decode_entry, payload_matches
+from accessproof.ledger.ledger import Ledger, LedgerError
+from accessproof.ledger.merkle import (
+    ProofError,
+    consistency_proof,
+    leaf_hash,
+    leaf_hashes,
+    pair_level,
+    verify_consistency,
+)
+from accessproof.ledger.note import NoteError, Verifier, open_note, parse_checkpoint
+from accessproof.ledger.payloads import PayloadStore, RecordRef
+from accessproof.ledger.storage import LedgerStorage
+from accessproof.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, TileError, TileReader, tile_keys, tile_width
+
+CHUNK = 256 * TILE_WIDTH  # entries per read: 256 level-0 tiles
+
+
+@dataclass(frozen=True)
+class Problem:
+    index: int | None  # first ledger index concerned, None when no single entry is
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"index {self.index}: " if self.index is not None else ""
+        return f"{where}{self.message}"
+
+
+@dataclass
+class VerifyReport:
+    size: int = 0
+    checkpoints: int = 0
+    payloads_checked: int = 0
+    payloads_purged: int = 0
+    payloads_unchecked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    problem_count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_count == 0
+
+    @property
+    def first_bad_index(self) -> int | None:
+        indexes = [p.index for p in self.problems if p.index is not None]
+        return min(indexes) if indexes else None
+
+    def first_problem(self) -> Problem | None:
+        if not self.problems:
+            return None
+        with_index = [p for p in self.problems if p.index is not None]
+        return min(with_index, key=lambda p: p.index or 0) if with_index else self.problems[0]
+
+    def summary(self) -> str:
+        if self.ok:
+            return (
+                f"ok: {self.size} entries, {self.checkpoints} checkpoints, {self.payloads_checked} payloads "
+                f"checked, {self.payloads_purged} purged, {self.payloads_unchecked} not held by the payload store"
+            )
+        first = self.first_problem()
+        lead = f"first bad index {self.first_bad_index}: " if self.first_bad_index is not None else ""
+        return f"FAILED ({self.problem_count} problems) {lead}{first.message if first else ''}"
+
+
+class _Collector:
+    def __init__(self, report: VerifyReport, limit: int) -> None:
+        self.report, self.limit = report, limit
+
+    def add(self, index: int | None, kind: str, message: str) -> None:
+        self.report.problem_count += 1
+        if len(self.report.problems) < self.limit:
+            self.report.problems.append(Problem(index, kind, message))
+
+
+def verify_ledger(
+    ledger: Ledger,
+    *,
+    payloads: PayloadStore | None = None,
+    against: str | None = None,
+    verifiers: list[Verifier] | None = None,
+    max_problems: int = 100,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerifyReport:
+    """Check the whole ledger; ``payloads`` adds payload checks, ``against`` an exported checkpoint."""
+    storage = ledger.storage
+    report = VerifyReport()
+    out = _Collector(report, max_problems)
+    verifiers = verifiers or ledger.verifiers
+    size = storage.size()
+    report.size = size
+
+    upper: list[bytes | None] = []  # recomputed hashes of height 8 (level-1 tile contents)
+    missing: list[RecordRef] = []  # payloads gone: fine only if a purge manifest lists them
+    purged: set[int] = set()
+    sealed_ids: dict[str, set[str]] = {}
+
+    for start, end, (idxs, data) in _prefetched(storage, size):
+        if idxs == list(range(start, end)):
+            entries: list[bytes | None] = data  # type: ignore[assignment]
+            leaves: list[bytes | None] = leaf_hashes(data)  # type: ignore[assignment]
+        else:
+            entries, leaves = _place(start, end, idxs, data, out)
+        _check_tiles(
+            storage.read_tiles(0, start // TILE_WIDTH, (end + TILE_WIDTH - 1) // TILE_WIDTH),
+            0,
+            start,
+            size,
+            leaves,
+            out,
+            "entry",
+        )
+        upper.extend(_tile_roots(leaves, end - start))
+        if payloads is not None:
+            _check_payloads(start, entries, payloads, report, out, missing, purged, sealed_ids)
+        if progress:
+            progress(end, size)
+
+    # upper levels: compare stored tiles with the level rebuilt from recomputed leaves
+    level, hashes = 1, upper
+    while (size >> (TILE_HEIGHT * level)) > 0:
+        count = size >> (TILE_HEIGHT * level)
+        hashes = hashes[:count]
+        stored = storage.read_tiles(level, 0, (count + TILE_WIDTH - 1) // TILE_WIDTH)
+        _check_tiles(stored, level, 0, size, hashes, out, "tree")
+        hashes = _tile_roots(hashes, count)
+        level += 1
+
+    _check_extra_tiles(storage.tile_keys(), size, out)
+    reader = TileReader(storage.read_tile, size, {})
+    _check_checkpoints(ledger, reader, verifiers, size, report, out)
+    if against is not None:
+        _check_against(ledger, reader, verifiers, against, size, out)
+    if payloads is not None:
+        for ref in missing:
+            if ref.idx in purged:
+                report.payloads_purged += 1
+            else:
+                out.add(
+                    ref.idx,
+                    "payload",
+                    f"payload of {ref.record_type} {ref.record_id!r} is missing and no purge manifest lists it",
+                )
+        _check_unsealed(payloads, sealed_ids, out)
+    report.problems.sort(key=lambda p: (p.index is None, p.index or 0))
+    return report
+
+
+def _prefetched(
+    storage: LedgerStorage, size: int
+) -> Iterator[tuple[int, int, tuple[list[int], list[bytes]]]]:
+    """Chunks of entries, the next one read on a second handle while the caller hashes this one."""
+    ranges = [(s, min(size, s + CHUNK)) for s in range(0, size, CHUNK)]
+    second = storage.concurrent_reader()
+    if second is None or len(ranges) < 2:
+        for start, end in ranges:
+            yield start, end, storage.read_entries(start, end)
+        return
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(second.read_entries, *ranges[0])
+            for i, (start, end) in enumerate(ranges):
+                chunk = pending.result()
+                if i + 1 < len(ranges):
+                    pending = pool.submit(second.read_entries, *ranges[i + 1])
+                yield start, end, chunk
+    finally:
+        second.close()
+
+
+def _place(
+    start: int, end: int, idxs: list[int], data: list[bytes], out: _Collector
+) -> tuple[list[bytes | None], list[bytes | None]]:
+    """Entries and leaves by position when indexes have gaps or repeats (each one reported)."""
+    entries: list[bytes | None] = [None] * (end - start)
+    expected = start
+    for idx, e in zip(idxs, data, strict=True):
+        if idx != expected:
+            if idx < expected:
+                out.add(idx, "duplicate", f"entry {idx} is stored twice")
+                continue
+            out.add(expected, "missing", f"entries {expected}..{idx - 1} are missing (deleted)")
+        entries[idx - start] = e
+        expected = idx + 1
+    if expected < end:
+        out.add(expected, "missing", f"entries {expected}..{end - 1} are missing (deleted or truncated)")
+    leaves: list[bytes | None] = [None if e is None else leaf_hash(e) for e in entries]
+    return entries, leaves
+
+
+def _tile_roots(hashes: list[bytes | None], count: int) -> list[bytes | None]:
+    """Roots of the full 256-wide groups in ``hashes`` (None where a group has a hole)."""
+    full = count // TILE_WIDTH * TILE_WIDTH
+    part = hashes[:full]
+    if None not in part:
+        level: list[bytes] = part  # type: ignore[assignment]
+        for _ in range(TILE_HEIGHT):
+            level = pair_level(level)
+        return list(level)
+    roots: list[bytes | None] = []
+    for t in range(0, full, TILE_WIDTH):
+        group = part[t : t + TILE_WIDTH]
+        if None in group:
+            roots.append(None)
+            continue
+        level = group  # type: ignore[assignment]
+        for _ in range(TILE_HEIGHT):
+            level = pair_level(level)
+        roots.append(level[0])
+    return roots
+
+
+def _check_tiles(
+    stored: dict[int, bytes],
+    level: int,
+    first_pos: int,
+    size: int,
+    hashes: list[bytes | None],
+    out: _Collector,
+    what: str,
+) -> None:
+    """Compare recomputed hashes (level positions from ``first_pos``) with the stored tiles."""
+    span = 1 << (TILE_HEIGHT * level)  # leaves under one hash of this level
+    for offset in range(0, len(hashes), TILE_WIDTH):
+        pos = first_pos + offset
+        t = pos // TILE_WIDTH
+        want = tile_width(size, level, t)
+        computed = hashes[offset : offset + want]
+        blob = stored.get(t)
+        if blob is None:
+            out.add(pos * span, "tile", f"tile {level}/{t} is missing")
+            continue
+        if len(blob) != want * 32:
+            out.add(
+                pos * span, "tile", f"tile {level}/{t} holds {len(blob) // 32} hashes, the tree needs {want}"
+            )
+            continue
+        if None not in computed and b"".join(computed) == blob:  # type: ignore[arg-type]
+            continue
+        for i, h in enumerate(computed):
+            if h is not None and blob[i * 32 : i * 32 + 32] != h:
+                first = (pos + i) * span
+                if level == 0:
+                    out.add(
+                        first,
+                        what,
+                        f"entry {first} does not match the tree "
+                        "(changed, swapped or inserted entry, or altered tile)",
+                    )
+                else:
+                    out.add(
+                        first,
+                        what,
+                        f"tree hash over entries {first}..{first + span - 1} does not match tile {level}/{t}",
+                    )
+                break
+
+
+def _check_payloads(
+    start: int,
+    entries: list[bytes | None],
+    payloads: PayloadStore,
+    report: VerifyReport,
+    out: _Collector,
+    missing: list[RecordRef],
+    purged: set[int],
+    sealed_ids: dict[str, set[str]],
+) -> None:
+    refs, decoded = [], {}
+    for i, data in enumerate(entries):
+        if data is None:
+            continue
+        try:
+            e = decode_entry(data)
+        except EntryError as exc:
+            out.add(start + i, "entry", f"entry {start + i} is malformed: {exc}")
+            continue
+        decoded[start + i] = e
+        refs.append(RecordRef(start + i, e.type, e.id))
+        sealed_ids.setdefault(e.type, set()).add(e.id)
+    got = payloads.get(refs)
+    for ref in refs:
+        if ref.idx not in got:
+            report.payloads_unchecked += 1
+            continue
+        data = got[ref.idx]
+        if data is None:
+            missing.append(ref)
+            continue
+        e = decoded[ref.idx]
+        if not payload_matches(e, data):
+            out.add(ref.idx, "payload", f"payload of {e.type} {e.id!r} does not match its sealed hash")
+            continue
+        report.payloads_checked += 1
+        if e.type == "purge":
+            try:
+                purged.update(int(r[0]) for r in orjson.loads(data)["records"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                out.add(ref.idx, "payload", f"purge manifest {e.id!r} is unreadable")
+
+
+def _check_unsealed(payloads: PayloadStore, sealed: dict[str, set[str]], out: _Collector) -> None:
+    for record_type, record_id in payloads.record_ids():
+        if record_id not in sealed.get(record_type, ()):
+            out.add(None, "unsealed", f"{record_type} {record_id!r} is in the store but was never sealed")
+
+
+def _check_extra_tiles(keys: list[tuple[int, int, int]], size: int, out: _Collector) -> None:
+    expected = {(lv, i) for lv, i, _w in tile_keys(size)}
+    for level, index, _width in keys:
+        if (int(level), int(index)) not in expected:
+            out.add(
+                size,
+                "truncated",
+                f"tile {level}/{index} lies beyond the {size} stored entries: the log was truncated",
+            )
+
+
+def _check_checkpoints(
+    ledger: Ledger,
+    reader: TileReader,
+    verifiers: list[Verifier],
+    size: int,
+    report: VerifyReport,
+    out: _Collector,
+) -> None:
+    previous: tuple[int, bytes] | None = None
+    rows = ledger.storage.checkpoints()
+    report.checkpoints = len(rows)
+    for row in rows:
+        try:
+            origin, csize, croot = parse_checkpoint(open_note(row.note, verifiers))
+        except NoteError as exc:
+            out.add(None, "checkpoint", f"checkpoint at size {row.size} is not validly signed: {exc}")
+            continue
+        if origin != ledger.origin:
+            out.add(None, "checkpoint", f"checkpoint at size {row.size} names log {origin!r}")
+        if (csize, croot) != (row.size, row.root):
+            out.add(None, "checkpoint", f"checkpoint row at size {row.size} does not match its signed note")
+        if csize > size:
+            out.add(
+                size,
+                "truncated",
+                f"checkpoint at size {csize} but only {size} entries are stored: truncated or rolled back",
+            )
+        else:
+            try:
+                root = _root_at(reader, csize)
+            except (TileError, ProofError) as exc:
+                out.add(None, "checkpoint", f"cannot rebuild the root at size {csize}: {exc}")
+            else:
+                if root != croot:
+                    out.add(None, "checkpoint", f"checkpoint at size {csize} does not match the stored tree")
+            if previous is not None:
+                _check_consistency(reader, previous, (csize, croot), out, "checkpoint")
+        previous = (csize, croot)
+
+
+def _root_at(reader: TileReader, size: int) -> bytes:
+    """Root of the tree's first ``size`` leaves, from the same tiles."""
+    return TileReader(reader.get_tile, size, reader.full_cache).root()
+
+
+def _check_consistency(
+    reader: TileReader, old: tuple[int, bytes], new: tuple[int, bytes], out: _Collector, kind: str
+) -> None:
+    try:
+        sub = TileReader(reader.get_tile, new[0], reader.full_cache)
+        proof = consistency_proof(old[0], new[0], sub.subtree)
+        verify_consistency(old[0], new[0], old[1], new[1], proof)
+    except (ProofError, TileError) as exc:
+        out.add(None, kind, f"checkpoints at sizes {old[0]} and {new[0]} are not consistent: {exc}")
+
+
+def _check_against(
+    ledger: Ledger, reader: TileReader, verifiers: list[Verifier], note: str, size: int, out: _Collector
+) -> None:
+    try:
+        origin, csize, croot = parse_checkpoint(open_note(note, verifiers))
+    except NoteError as exc:
+        out.add(None, "against", f"exported checkpoint is not validly signed: {exc}")
+        return
+    if origin != ledger.origin:
+        out.add(None, "against", f"exported checkpoint is for log {origin!r}, not {ledger.origin!r}")
+        return
+    if csize > size:
+        out.add(
+            size,
+            "rollback",
+            f"store holds {size} entries but the exported checkpoint is at size {csize}: "
+            "the store was rolled back or truncated",
+        )
+        return
+    try:
+        root = _root_at(reader, csize)
+    except (TileError, ProofError, LedgerError) as exc:
+        out.add(None, "against", f"cannot rebuild the root at size {csize}: {exc}")
+        return
+    if root != croot:
+        out.add(
+            None,
+            "rollback",
+            f"store differs from the exported checkpoint at size {csize}: it was rewritten or rolled back",
+        )
