@@ -1,0 +1,188 @@
+"""Tampering with a real DuckDB-backed ledger: every kind of change is found and located."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from accessproof.ledger import Ledger, make_entry, verify_ledger
+from accessproof.ledger.api import db_path
+from accessproof.ledger.merkle import leaf_hashes
+from accessproof.ledger.note import Signer
+from accessproof.ledger.tiles import Edge
+
+from .conftest import T0, raw_records, reopen, seal_raw
+
+N = 700  # crosses level-0 tile boundaries and makes a level-1 tile
+
+
+@pytest.fixture
+def sealed(ledger: Ledger) -> Ledger:
+    seal_raw(ledger, raw_records(400))
+    ledger.checkpoint()
+    seal_raw(ledger, raw_records(N - 400, 400))
+    ledger.checkpoint()
+    report = verify_ledger(ledger, payloads=ledger.payloads)
+    assert report.ok, report.summary()
+    assert report.payloads_checked == N
+    return ledger
+
+
+def _verify(led: Ledger, **kw):
+    report = verify_ledger(led, payloads=led.payloads, **kw)
+    assert not report.ok
+    return report
+
+
+def _rewrite_tiles(led: Ledger) -> None:
+    """What a careful attacker does after editing entries: recompute every tile to match."""
+    conn = led.storage.conn
+    size = led.storage.size()
+    entries = led.storage.read_entries(0, size)[1]
+    conn.execute("DELETE FROM ledger_tiles")
+    led.storage.write_tiles(Edge().extend(leaf_hashes(entries))[1])
+    led._edge = None
+
+
+def test_changed_payload_byte(sealed: Ledger) -> None:
+    sealed.storage.conn.execute(
+        "UPDATE raw_records SET data = 'payload 123 for somebody'::BLOB WHERE raw_id = 'raw-000123'"
+    )
+    report = _verify(sealed)
+    assert report.first_bad_index == 123
+    assert "does not match its sealed hash" in report.first_problem().message
+
+
+@pytest.mark.parametrize("retile", [False, True])
+def test_changed_entry_byte(sealed: Ledger, retile: bool) -> None:
+    conn = sealed.storage.conn
+    data = bytes(conn.execute("SELECT entry FROM ledger_entries WHERE idx = 500").fetchall()[0][0])
+    conn.execute("UPDATE ledger_entries SET entry = ? WHERE idx = 500", [data.replace(b"okta", b"okTa")])
+    if retile:
+        _rewrite_tiles(sealed)
+    report = _verify(sealed)
+    if retile:  # tiles agree with the forged entry, the signed checkpoints do not
+        assert any(p.kind == "checkpoint" for p in report.problems)
+    else:
+        assert report.first_bad_index == 500
+
+
+def test_deleted_entry(sealed: Ledger) -> None:
+    sealed.storage.conn.execute("DELETE FROM ledger_entries WHERE idx = 42")
+    report = _verify(sealed)
+    assert report.first_bad_index == 42
+    assert "missing" in report.first_problem().message
+
+
+def test_deleted_raw_record(sealed: Ledger) -> None:
+    sealed.storage.conn.execute("DELETE FROM raw_records WHERE raw_id = 'raw-000077'")
+    report = _verify(sealed)
+    assert report.first_bad_index == 77
+    assert "no purge manifest" in report.first_problem().message
+
+
+def test_swapped_entries(sealed: Ledger) -> None:
+    conn = sealed.storage.conn
+    conn.execute("UPDATE ledger_entries SET idx = -1 WHERE idx = 10")
+    conn.execute("UPDATE ledger_entries SET idx = 10 WHERE idx = 600")
+    conn.execute("UPDATE ledger_entries SET idx = 600 WHERE idx = -1")
+    report = _verify(sealed)
+    assert report.first_bad_index == 10
+    assert {p.index for p in report.problems if p.kind == "entry"} == {10, 600}
+
+
+def test_swapped_payloads(sealed: Ledger) -> None:
+    conn = sealed.storage.conn
+    conn.execute("UPDATE raw_records SET raw_id = 'tmp' WHERE raw_id = 'raw-000005'")
+    conn.execute("UPDATE raw_records SET raw_id = 'raw-000005' WHERE raw_id = 'raw-000006'")
+    conn.execute("UPDATE raw_records SET raw_id = 'raw-000006' WHERE raw_id = 'tmp'")
+    assert _verify(sealed).first_bad_index == 5
+
+
+def test_truncated_log(sealed: Ledger) -> None:
+    sealed.storage.conn.execute("DELETE FROM ledger_entries WHERE idx >= 650")
+    report = _verify(sealed)
+    assert report.first_bad_index == 650
+    _rewrite_tiles(sealed)  # even with tiles made to fit, the last checkpoint is beyond the log
+    report = _verify(sealed)
+    assert report.first_bad_index == 650
+    assert any("truncated" in p.message for p in report.problems)
+
+
+def test_inserted_in_the_middle(sealed: Ledger) -> None:
+    conn = sealed.storage.conn
+    conn.execute("UPDATE ledger_entries SET idx = idx + 1 WHERE idx >= 300")
+    forged = make_entry("raw", "raw-forged", "okta:acme", T0, b"forged", "provisioning_logs")
+    conn.execute(
+        "INSERT INTO ledger_entries (idx, entry, record_type, record_id) VALUES (300, ?, 'raw', 'x')",
+        [forged],
+    )
+    assert _verify(sealed).first_bad_index == 300
+    _rewrite_tiles(sealed)
+    assert any(p.kind == "checkpoint" for p in _verify(sealed).problems)
+
+
+def test_unsealed_record_in_store(sealed: Ledger) -> None:
+    sealed.storage.conn.execute("INSERT INTO raw_records (raw_id, data) VALUES ('raw-sneaky', 'x'::BLOB)")
+    report = _verify(sealed)
+    assert any(p.kind == "unsealed" and "raw-sneaky" in p.message for p in report.problems)
+
+
+def test_replaced_checkpoint(sealed: Ledger) -> None:
+    conn = sealed.storage.conn
+    row = sealed.checkpoints()[0]
+    other = Signer.generate(sealed.origin)  # same name, another key
+    conn.execute(
+        "UPDATE ledger_checkpoints SET note = ? WHERE size = ?",
+        [other.sign(row.note.split("\n\n")[0] + "\n"), row.size],
+    )
+    report = _verify(sealed)
+    assert any(p.kind == "checkpoint" and "not validly signed" in p.message for p in report.problems)
+
+
+def test_checkpoint_with_a_different_root(sealed: Ledger) -> None:
+    # signed with the store's own key (an attacker holding it), but not the tree that is stored
+    row = sealed.checkpoints()[0]
+    from accessproof.ledger.note import format_checkpoint
+
+    forged = sealed.signer.sign(format_checkpoint(sealed.origin, row.size, b"\x07" * 32))
+    sealed.storage.conn.execute(
+        "UPDATE ledger_checkpoints SET note = ?, root = ? WHERE size = ?", [forged, b"\x07" * 32, row.size]
+    )
+    report = _verify(sealed)
+    assert any("does not match the stored tree" in p.message for p in report.problems)
+    assert any("not consistent" in p.message for p in report.problems)
+
+
+def test_rolled_back_store_vs_exported_checkpoint(store_dir: Path, sealed: Ledger) -> None:
+    sealed.close()
+    backup = store_dir.parent / "backup.duckdb"
+    shutil.copy(db_path(store_dir), backup)  # the store as it was at 700 entries
+    led = reopen(store_dir)
+    seal_raw(led, raw_records(100, N))
+    exported = led.checkpoint().note  # an auditor keeps this one outside the store
+    assert verify_ledger(led, payloads=led.payloads, against=exported).ok
+    led.close()
+    shutil.copy(backup, db_path(store_dir))  # roll the whole store back, checkpoints and all
+    led = reopen(store_dir)
+    assert verify_ledger(led, payloads=led.payloads).ok  # self-consistent...
+    report = verify_ledger(led, payloads=led.payloads, against=exported)
+    assert not report.ok and report.first_bad_index == N  # ...but not what was exported
+    assert "rolled back" in report.first_problem().message
+    led.close()
+
+
+def test_rewritten_store_vs_exported_checkpoint(sealed: Ledger) -> None:
+    exported = sealed.checkpoints()[-1].note
+    conn = sealed.storage.conn
+    conn.execute("DELETE FROM ledger_checkpoints")
+    conn.execute(
+        "UPDATE ledger_entries SET entry = ? WHERE idx = 1",
+        [make_entry("raw", "raw-000001", "okta:acme", T0, b"x", "provisioning_logs")],
+    )
+    _rewrite_tiles(sealed)
+    sealed.checkpoint()  # re-signed after the rewrite with the store's key
+    report = verify_ledger(sealed, against=exported)
+    assert any(p.kind == "rollback" for p in report.problems)
