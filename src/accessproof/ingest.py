@@ -56,6 +56,9 @@ _EVENT_SCHEMA = _schema(EVENT_COLUMNS)
 _WORKFLOW_SCHEMA = _schema(WORKFLOW_COLUMNS)
 _PERSON_SCHEMA = _schema(PERSON_COLUMNS)
 _QUARANTINE_SCHEMA = _schema([c for c in QUARANTINE_COLUMNS if c[0] != "run_id"], extra=())
+_BULK_SCHEMA = pa.schema([pa.field("data", pa.binary()), pa.field("sha256", pa.string()),
+                          pa.field("_seq", pa.int64()), pa.field("file", pa.string()),
+                          pa.field("position", pa.string())])
 
 
 @dataclass
@@ -166,6 +169,11 @@ class Ingestor:
         self.on_batch = on_batch
         self.summary = IngestSummary(run_id=uuid.uuid4().hex, source_type=source_type)
         self._fast = getattr(self.source, "normalize_bytes", None)
+        # Records the source can recognise from their bytes go to the store's bulk path (SQL), where the
+        # store supports it; the source names both the recogniser and the SQL.
+        self._bulk_ok = (getattr(self.source, "bulk_accepts", None)
+                         if getattr(store, "supports_bulk", False) else None)
+        self._bulk_sql = getattr(self.source, "BULK_SQL", None)
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accessproof-writer")
         self._writing: Future | None = None
         self._reset()
@@ -176,6 +184,7 @@ class Ingestor:
         self._workflow: list[tuple] = []
         self._persons: list[tuple] = []
         self._quarantine: list[tuple] = []
+        self._bulk: list[tuple] = []
         self._pending = 0
 
     # ------------------------------------------------------------ records
@@ -186,6 +195,9 @@ class Ingestor:
         self._pending += 1
         if chunk.error:
             self._set_aside(chunk, file, chunk.error)
+        elif self._bulk_ok is not None and self._bulk_ok(chunk.data):
+            data = chunk.data
+            self._bulk.append((data, hashlib.sha256(data).hexdigest(), self.summary.read, file, chunk.position))
         else:
             data = chunk.data
             sha = hashlib.sha256(data).hexdigest()
@@ -245,6 +257,10 @@ class Ingestor:
             workflow=_table(self._workflow, _WORKFLOW_SCHEMA),
             persons=_table(self._persons, _PERSON_SCHEMA),
             quarantine=_table(self._quarantine, _QUARANTINE_SCHEMA),
+            bulk=_table(self._bulk, _BULK_SCHEMA),
+            bulk_sql=self._bulk_sql,
+            bulk_source_type=self.source_type,
+            source_name=self.source_name,
         )
         self._reset()
         # One batch is written in the background while the next is parsed (DuckDB releases the GIL);

@@ -29,10 +29,11 @@ _OKTA_TYPES = ["user.session.start", "user.session.start", "user.session.start",
                "user.lifecycle.deactivate", "user.mfa.factor.activate", "application.user_membership.add"]
 
 
-def _identity(rng: random.Random, user: str) -> dict:
-    return {"type": "IAMUser", "principalId": f"AIDA{rng.getrandbits(60):015X}",
+def _identity(i: int, user: str) -> dict:
+    """A stable identity per user, as in real trails (one principal id and access key per user)."""
+    return {"type": "IAMUser", "principalId": f"AIDA{i * 7919:016X}",
             "arn": f"arn:aws:iam::{ACCOUNT}:user/{user}", "accountId": ACCOUNT,
-            "accessKeyId": f"AKIA{rng.getrandbits(60):016X}"[:20], "userName": user}
+            "accessKeyId": f"AKIA{i * 104729:016X}", "userName": user}
 
 
 def cloudtrail_events(n: int, seed: int = 1, write_share: float = 0.12) -> Iterator[dict]:
@@ -40,11 +41,12 @@ def cloudtrail_events(n: int, seed: int = 1, write_share: float = 0.12) -> Itera
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     users = [f"user{i:05d}" for i in range(2000)]
     for i in range(n):
-        user = rng.choice(users)
+        u = rng.randrange(len(users))
+        user = users[u]
         when = t0 + timedelta(seconds=i * 3 + rng.randint(0, 2))
         ev = {
             "eventVersion": "1.09",
-            "userIdentity": _identity(rng, user),
+            "userIdentity": _identity(u, user),
             "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         if rng.random() < write_share:

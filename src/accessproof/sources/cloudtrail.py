@@ -70,6 +70,7 @@ from accessproof.model import (
     TargetAccount,
 )
 from accessproof.sources.base import Context, Reject, first, parse_time
+from accessproof.sources.cloudtrail_bulk import BULK_SQL, make_bulk_accepts
 from accessproof.sources.refs import compile_patterns, find_approval_ref
 
 IAM = "iam.amazonaws.com"
@@ -642,7 +643,11 @@ class CloudTrailSource:
             return None
         event_source = _text(r.eventSource)
         # 3. The caller: read-only noise comes from a few principals, so their identity is read once.
-        identity = _fast_identity(bytes(r.userIdentity), _text(r.eventType), event_source)
+        # the event type and source only matter when there is no userIdentity: keep them out of the
+        # cache key otherwise, so that one principal is one cache entry whatever service it calls
+        raw_ui = bytes(r.userIdentity)
+        identity = (_fast_identity(raw_ui, None, None) if raw_ui
+                    else _fast_identity(raw_ui, _text(r.eventType), event_source))
         if identity is None:
             return None
         try:
@@ -742,7 +747,7 @@ assert {f.lower() for f in _FIELDS} <= set(_FastRecord.__struct_fields__), "a lo
 _FAST_DECODER = msgspec.json.Decoder(_FastRecord)
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=16384)
 def _fast_identity(raw: bytes, event_type: str | None, event_source: str | None
                    ) -> tuple[Actor, str | None, str | None] | None:
     """``_identity`` of a raw ``userIdentity`` (b'' when absent); None when it carries a source identity
@@ -759,3 +764,6 @@ _MAPPED_NAMES_BYTES = frozenset(n.encode() for n in MAPPED_NAMES)
 
 
 SOURCE = CloudTrailSource()
+# The bulk path: read-only noise recognised from its bytes and normalised in SQL by the store.
+SOURCE.bulk_accepts = make_bulk_accepts(MAPPED_NAMES)  # type: ignore[attr-defined]
+SOURCE.BULK_SQL = BULK_SQL  # type: ignore[attr-defined]

@@ -24,6 +24,12 @@ class Batch:
     workflow: pa.Table | None
     persons: pa.Table | None
     quarantine: pa.Table | None
+    #: records recognised from their bytes, normalised in the database by ``bulk_sql`` (see
+    #: ``sources.cloudtrail_bulk``): columns data, sha256, _seq, file, position
+    bulk: pa.Table | None = None
+    bulk_sql: str | None = None
+    bulk_source_type: str | None = None
+    source_name: str | None = None
 
 
 @dataclass(slots=True)

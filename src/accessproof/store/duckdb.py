@@ -29,6 +29,7 @@ class DuckDBStore:
     """Canonical evidence in ``<dir>/accessproof.duckdb``."""
 
     dialect = "duckdb"
+    supports_bulk = True
 
     def __init__(self, directory: Path, *, read_only: bool = False, memory_limit: str | None = "2GB"):
         self.dir = Path(directory)
@@ -56,11 +57,17 @@ class DuckDBStore:
         con.execute("BEGIN TRANSACTION")
         try:
             con.register("b_raw", batch.raw)
+            bulk_rows = 0
+            bulk_bad = 0
+            keys = "SELECT raw_id, _seq FROM b_raw"
+            if batch.bulk is not None and batch.bulk.num_rows and batch.bulk_sql:
+                bulk_rows, bulk_bad = self._bulk_events(batch, run_id)
+                keys += " UNION ALL SELECT raw_id, _seq FROM _bulk_ev"
             con.execute(
-                """CREATE OR REPLACE TEMP TABLE _new AS
-                   SELECT raw_id, min(_seq) AS _seq FROM b_raw b
-                   WHERE NOT EXISTS (SELECT 1 FROM raw_records r WHERE r.raw_id = b.raw_id)
-                   GROUP BY raw_id"""
+                f"""CREATE OR REPLACE TEMP TABLE _new AS
+                    SELECT raw_id, min(_seq) AS _seq FROM ({keys}) b
+                    WHERE NOT EXISTS (SELECT 1 FROM raw_records r WHERE r.raw_id = b.raw_id)
+                    GROUP BY raw_id"""
             )
             raw_cols = ", ".join(f"b.{c}" for c, _ in TABLES["raw_records"][0] if c != "run_id")
             con.execute(
@@ -79,9 +86,19 @@ class DuckDBStore:
                     "JOIN _new n ON b.raw_id = n.raw_id AND b._seq = n._seq"
                 )
                 con.unregister("b_rec")
-            quarantined = 0
+            if bulk_rows:
+                cols = ", ".join(f"e.{c}" for c, _ in TABLES["events"][0])
+                con.execute(f"INSERT INTO events SELECT {cols} FROM _bulk_ev e "
+                            "JOIN _new n ON e.raw_id = n.raw_id AND e._seq = n._seq")
+                con.execute(
+                    "INSERT INTO raw_records SELECT e.raw_id, ?, e.source, b.file, b.position, b.sha256, 'event', "
+                    "e.time, b.data, ? FROM _bulk_ev e JOIN _new n ON e.raw_id = n.raw_id AND e._seq = n._seq "
+                    "JOIN b_bulk b ON b._seq = e._seq",
+                    [batch.bulk_source_type, run_id],
+                )
+            quarantined = bulk_bad
             if batch.quarantine is not None and batch.quarantine.num_rows:
-                quarantined = batch.quarantine.num_rows
+                quarantined += batch.quarantine.num_rows
                 con.register("b_q", batch.quarantine)
                 qcols = ", ".join(f"q.{c}" for c, _ in TABLES["quarantine"][0] if c != "run_id")
                 con.execute(
@@ -96,13 +113,44 @@ class DuckDBStore:
                 con.unregister("b_q")
             new_ids = [r[0] for r in con.execute("SELECT raw_id FROM _new").fetchall()]
             con.unregister("b_raw")
+            if batch.bulk is not None:
+                con.unregister("b_bulk")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
         accepted = len(new_ids)
-        return BatchResult(accepted=accepted, duplicate=batch.raw.num_rows - accepted,
+        return BatchResult(accepted=accepted, duplicate=batch.raw.num_rows + bulk_rows - accepted,
                            quarantined=quarantined, new_raw_ids=new_ids)
+
+    def _bulk_events(self, batch: Batch, run_id: str) -> tuple[int, int]:
+        """Normalise bytes-recognised records in SQL; malformed JSON among them is quarantined."""
+        con = self.con
+        con.register("b_bulk", batch.bulk)
+        con.execute("CREATE OR REPLACE TEMP TABLE _bulk_txt AS "
+                    "SELECT _seq, sha256, file, position, data, decode(data) AS txt FROM b_bulk")
+        con.execute("CREATE OR REPLACE TEMP VIEW bulk_json AS "
+                    "SELECT _seq, sha256, txt AS j FROM _bulk_txt WHERE json_valid(txt)")
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _bulk_ev AS
+                SELECT * REPLACE (coalesce(?, source) AS source),
+                       substr(sha256('ev|' || coalesce(?, source) || '|' || event_id || '|' || sha256), 1, 32)
+                         AS raw_id
+                FROM ({batch.bulk_sql}) x""",
+            [batch.source_name, batch.source_name],
+        )
+        good = con.execute("SELECT count(*) FROM _bulk_ev").fetchone()[0]
+        con.execute(
+            """INSERT INTO quarantine
+               SELECT substr(sha256('bulk|' || ? || '|' || file || '|' || position || '|' || sha256), 1, 32),
+                      ?, file, position, 'malformed JSON', data, ?
+               FROM _bulk_txt t WHERE NOT json_valid(txt) AND NOT EXISTS (
+                 SELECT 1 FROM quarantine x WHERE x.quarantine_id =
+                   substr(sha256('bulk|' || ? || '|' || t.file || '|' || t.position || '|' || t.sha256), 1, 32))""",
+            [batch.bulk_source_type, batch.bulk_source_type, run_id, batch.bulk_source_type],
+        )
+        invalid = con.execute("SELECT count(*) FROM _bulk_txt WHERE NOT json_valid(txt)").fetchone()[0]
+        return good, invalid
 
     # ---------------------------------------------------------------- reads
 
