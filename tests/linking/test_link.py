@@ -172,8 +172,9 @@ def test_removals_link_triggers_with_latency_and_list_the_missing(linked):
     assert {r["latency_hours"] for r in okta_rows} == {33.0}
     assert {r["status"] for r in okta_rows} == {"late"}
     missing = missing_removals(store)
-    assert [(r["person_id"], r["system"], r["entitlement"]) for r in missing] == [
-        ("W-3", "github:acme", "acme/firmware")]
+    # the team, and the GitHub account itself (seen in use, never removed from the organisation)
+    assert sorted((r["person_id"], r["system"], r["entitlement_type"], r["entitlement"]) for r in missing) == [
+        ("W-3", "github:acme", "account", "eadams"), ("W-3", "github:acme", "team", "acme/firmware")]
     end = [r for r in removal_links(store, person="W-1") if r["trigger_kind"] == "end-date"]
     assert len(end) == 1 and end[0]["trigger_record_id"] == "RITM0010003"
     assert end[0]["latency_hours"] == pytest.approx(5 * 24 + 9) and end[0]["status"] == "late"
@@ -191,7 +192,8 @@ def test_point_in_time_access(linked):
              access_at(store, datetime(2025, 3, 26, tzinfo=UTC), "W-1")}
     assert ("aws", "ReadOnlyAccess") not in after and ("okta", "vpn-users") in after
     eve = {r["entitlement"]: r for r in access_at(store, datetime(2025, 3, 12, tzinfo=UTC), "W-3")}
-    assert set(eve) == {"acme/firmware"}  # deactivation ended all Okta access; GitHub was never removed
+    # deactivation ended all Okta access; GitHub (the account and its team) was never removed
+    assert set(eve) == {"acme/firmware", "eadams"}
     everyone = access_at(store, at)
     assert {r["person_id"] for r in everyone} >= {"W-1", "W-2", "W-3"}
 
@@ -199,7 +201,7 @@ def test_point_in_time_access(linked):
 def test_summary_counts(linked):
     _, s = linked
     assert s["links"]["explicit:justified"] == 2 and s["links"]["inferred:justified"] >= 1
-    assert s["unexecuted_approvals"] == 1 and s["missing_removals"] == 1
+    assert s["unexecuted_approvals"] == 1 and s["missing_removals"] == 2
     assert set(s["seconds"]) >= {"identity", "access", "links", "removals", "total"}
 
 

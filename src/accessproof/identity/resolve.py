@@ -159,20 +159,27 @@ def build_account_observations(store: Store, cfg: Config) -> None:
     svc_types = S.in_list(sa.get("actor_types") or [])
     target_types = S.in_list(sa.get("target_types") or [])
     actor = actor_account_sql(cfg)
+    obs = cfg.access.get("observed_accounts") or {}
+    tgt_types = S.in_list(obs.get("target_source_types") or [])
+    act_types = S.in_list(obs.get("actor_source_types") or [])
+    act_like = " OR ".join(f"actor_id LIKE '{str(p).replace(chr(39), '')}'" for p in obs.get("actor_id_like") or [])
     S.replace_table(store, "account_observations", f"""
       SELECT system, account_id, name, handle, source_type, role,
              bool_or(service_hint) AS service_hint, max(owner_attr) AS owner_attr,
-             count(*) AS events, min(time) AS first_seen, max(time) AS last_seen
+             count(*) AS events, min(time) AS first_seen, max(time) AS last_seen,
+             min(CASE WHEN in_directory THEN time END) AS first_observed
       FROM (
         SELECT coalesce(target_system, source) AS system, coalesce(target_id, target_name) AS account_id,
                target_name AS name, CAST(NULL AS VARCHAR) AS handle, source_type, 'target' AS role,
                (attributes_json LIKE '%"target_type"%'
                 AND {S.json_text('attributes_json', 'target_type')} IN {target_types}) AS service_hint,
-               {owner_expr} AS owner_attr, time
+               {owner_expr} AS owner_attr, time,
+               source_type IN {tgt_types} AND coalesce(outcome, '') <> 'failure' AS in_directory
         FROM events WHERE coalesce(target_id, target_name) IS NOT NULL
         UNION ALL
         SELECT source, {actor}, actor_name, {handle_expr}, source_type, 'actor',
-               coalesce(actor_type IN {svc_types}, false), CAST(NULL AS VARCHAR), time
+               coalesce(actor_type IN {svc_types}, false), CAST(NULL AS VARCHAR), time,
+               source_type IN {act_types}{(' OR ' + act_like) if act_like else ''} AS in_directory
         FROM events WHERE coalesce(actor_id, actor_name) IS NOT NULL
       ) o
       GROUP BY system, account_id, name, handle, source_type, role
@@ -274,8 +281,10 @@ def build_accounts(store: Store, cfg: Config) -> None:
     S.replace_table(store, "_account_base", """
       WITH o AS (
         SELECT system, account_id, name, source_type, service_hint, owner_attr, events, first_seen, last_seen,
-               row_number() OVER (PARTITION BY system, account_id ORDER BY last_seen DESC NULLS LAST,
-                                  name NULLS LAST) AS rn
+               row_number() OVER (PARTITION BY system, account_id
+                                  ORDER BY CASE WHEN name IS NULL THEN 1 ELSE 0 END,
+                                           CASE WHEN role = 'target' THEN 0 ELSE 1 END,
+                                           last_seen DESC NULLS LAST, name) AS rn
         FROM account_observations
       ), own AS (
         SELECT system, account_id, owner_attr,
@@ -283,7 +292,8 @@ def build_accounts(store: Store, cfg: Config) -> None:
         FROM account_observations WHERE owner_attr IS NOT NULL AND owner_attr <> ''
       ), agg AS (
         SELECT system, account_id, bool_or(service_hint) AS service_hint, sum(events) AS events,
-               min(first_seen) AS first_seen, max(last_seen) AS last_seen
+               min(first_seen) AS first_seen, max(last_seen) AS last_seen, min(first_observed) AS first_observed,
+               max(CASE WHEN role = 'actor' THEN last_seen END) AS last_acted
         FROM account_observations GROUP BY system, account_id
       ), pat AS (
         SELECT DISTINCT o.system, o.account_id FROM o JOIN cfg_service_patterns p
@@ -297,7 +307,8 @@ def build_accounts(store: Store, cfg: Config) -> None:
                                             OR h.system LIKE replace(a.system, '*', '%'))
         GROUP BY h.system, h.account_id
       )
-      SELECT o.system, o.account_id, o.name, o.source_type, g.events, g.first_seen, g.last_seen,
+      SELECT o.system, o.account_id, o.name, o.source_type, g.events, g.first_seen, g.last_seen, g.first_observed,
+             g.last_acted,
              CASE WHEN r.alias_person IS NOT NULL THEN 'human'
                   WHEN g.service_hint OR p.account_id IS NOT NULL OR r.reg_owner IS NOT NULL THEN 'service'
                   ELSE 'human' END AS kind,
@@ -348,7 +359,7 @@ def build_accounts(store: Store, cfg: Config) -> None:
                WHEN po.terminated IS NOT NULL AND po.terminated <= current_timestamp THEN
                  'owner ' || b.owner || ' left on ' || CAST(CAST(po.terminated AS DATE) AS VARCHAR)
                ELSE 'owned by ' || b.owner || ' (' || b.owner_basis || ')' END AS reason,
-             b.source_type, b.events, b.first_seen, b.last_seen
+             b.source_type, b.events, b.first_seen, b.last_seen, b.first_observed, b.last_acted
       FROM _account_base b
       LEFT JOIN _identity_decision d ON d.system = b.system AND d.account_id = b.account_id
       LEFT JOIN _owner_decision od ON od.system = b.system AND od.account_id = b.owner

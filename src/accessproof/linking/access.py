@@ -10,7 +10,11 @@ entitlement history):
   disable / delete (``access.account_end_actions``) end it and every entitlement interval of the account;
   suspend (``access.account_pause_actions``) ends only the account-level interval;
 * removing an entitlement whose type is in ``access.account_entitlement_types`` (GitHub org membership)
-  ends every entitlement of the account in that system.
+  ends every entitlement of the account in that system;
+* an account seen in a directory-backed system (``access.observed_accounts``) holds an account-level
+  interval from before its first sighting (``start_known`` false) until it is disabled or deleted; where
+  activity proves access but not the account (GitHub), the interval also ends at the account's last
+  removal when no activity follows it.
 
 Events with no time are left out (they cannot be placed); failed events never count.
 """
@@ -36,12 +40,13 @@ def build_access_intervals(store: Store, config: Config | str | dict | None = No
     end_actions = S.in_list(acc.get("account_end_actions") or [])
     pause_actions = S.in_list(acc.get("account_pause_actions") or [])
     account_types = S.in_list(acc.get("account_entitlement_types") or [])
+    close_types = S.in_list((acc.get("observed_accounts") or {}).get("close_on_last_removal") or [])
     S.replace_table(store, "_access_ops", f"""
       WITH ev AS (
         SELECT * FROM access_events WHERE time IS NOT NULL AND account_id IS NOT NULL
       ), keys AS (
-        SELECT DISTINCT system, account_id, entitlement_type, entitlement_key
-        FROM ev WHERE entitlement_type <> 'account'
+        SELECT DISTINCT system, account_id, entitlement_type, entitlement_key FROM ev
+        UNION SELECT system, account_id, 'account', '*' FROM accounts WHERE first_observed IS NOT NULL
       )
       SELECT system, account_id, entitlement_type, entitlement_key, entitlement_id, entitlement_name,
              time, CASE WHEN direction = 'grant' THEN 1 ELSE -1 END AS op, 0 AS synthetic,
@@ -50,13 +55,24 @@ def build_access_intervals(store: Store, config: Config | str | dict | None = No
       WHERE direction = 'grant' OR entitlement_type <> 'account'
          OR action IN {end_actions} OR action IN {pause_actions}
       UNION ALL
+      SELECT system, account_id, 'account', '*', NULL, NULL, first_observed, 1, 2, NULL, NULL, 'observed'
+      FROM accounts WHERE first_observed IS NOT NULL
+      UNION ALL
+      SELECT r.system, r.account_id, 'account', '*', NULL, NULL, r.time, -1, 3, r.event_id, r.raw_id, r.action
+      FROM (
+        SELECT system, account_id, time, event_id, raw_id, action,
+               row_number() OVER (PARTITION BY system, account_id ORDER BY time DESC, event_id DESC) AS rn
+        FROM ev WHERE direction = 'remove'
+      ) r JOIN accounts a ON a.system = r.system AND a.account_id = r.account_id
+      WHERE r.rn = 1 AND a.first_observed IS NOT NULL AND a.source_type IN {close_types}
+        AND (a.last_acted IS NULL OR a.last_acted <= r.time)
+      UNION ALL
       SELECT k.system, k.account_id, k.entitlement_type, k.entitlement_key, NULL, NULL,
              e.time, -1, 1, e.event_id, e.raw_id, e.action
       FROM ev e JOIN keys k ON k.system = e.system AND k.account_id = e.account_id
       WHERE e.direction = 'remove'
-        AND (e.action IN {end_actions}
-             OR (e.entitlement_type IN {account_types} AND NOT (k.entitlement_type = e.entitlement_type
-                                                                AND k.entitlement_key = e.entitlement_key)))
+        AND NOT (k.entitlement_type = e.entitlement_type AND k.entitlement_key = e.entitlement_key)
+        AND (e.action IN {end_actions} OR e.entitlement_type IN {account_types})
     """)
     S.replace_table(store, "_access_marks", """
       WITH o AS (
@@ -84,7 +100,8 @@ def build_access_intervals(store: Store, config: Config | str | dict | None = No
     S.replace_table(store, "access_intervals", """
       WITH i AS (
         SELECT system, account_id, entitlement_type, entitlement_key, island,
-               max(CASE WHEN is_start = 1 THEN time END) AS granted_at,
+               max(CASE WHEN is_start = 1 AND synthetic <> 2 THEN time END) AS granted_at,
+               max(CASE WHEN is_start = 1 THEN time END) AS first_known,
                max(CASE WHEN is_end = 1 THEN time END) AS removed_at,
                max(CASE WHEN is_start = 1 THEN event_id END) AS grant_event_id,
                max(CASE WHEN is_end = 1 THEN event_id END) AS removal_event_id,
@@ -95,10 +112,10 @@ def build_access_intervals(store: Store, config: Config | str | dict | None = No
         GROUP BY system, account_id, entitlement_type, entitlement_key, island
       )
       SELECT a.person_id, i.system, i.account_id, a.name AS account_name, i.entitlement_type,
-             CASE WHEN i.entitlement_type = 'account' THEN i.account_id
+             CASE WHEN i.entitlement_type = 'account' THEN coalesce(a.name, i.account_id)
                   ELSE coalesce(n.entitlement_name, n.entitlement_id, i.entitlement_key) END AS entitlement,
              coalesce(n.entitlement_id, i.entitlement_key) AS entitlement_id, i.entitlement_key,
-             i.granted_at, i.removed_at, i.granted_at IS NOT NULL AS start_known,
+             i.granted_at, i.removed_at, i.granted_at IS NOT NULL AS start_known, i.first_known,
              i.grant_event_id, i.removal_event_id, i.grant_raw_id, i.removal_raw_id, i.removal_action,
              a.kind AS account_kind
       FROM i

@@ -35,12 +35,17 @@ from accessproof.store.base import Store
 
 #: A scope target (``t``) names the entitlement of an access event (``e``): same type (or any), and the
 #: name, the id, or the part of the name after its last "/" (GitHub teams are "org/team").
+#: ``contains``: the scope text names the entitlement's id (or name) somewhere (a policy ARN in a sentence).
 ENT_MATCH = """(t.etype IS NULL OR t.etype = e.entitlement_type)
-        AND (t.ent IS NULL OR t.ent = lower(e.entitlement_name) OR t.ent = lower(e.entitlement_id)
-             OR t.ent = e.entitlement_tail)"""
+        AND (t.ent IS NULL
+             OR (t.mode = 'name' AND (t.ent = lower(e.entitlement_name) OR t.ent = lower(e.entitlement_id)
+                                      OR t.ent = e.entitlement_tail))
+             OR (t.mode = 'contains' AND strpos(t.ent, lower(coalesce(e.entitlement_id, e.entitlement_name))) > 0))"""
 INTERVAL_MATCH = """(t.etype IS NULL OR t.etype = i.entitlement_type)
-            AND (t.ent IS NULL OR t.ent = lower(i.entitlement) OR t.ent = lower(i.entitlement_id)
-                 OR t.ent = lower(reverse(split_part(reverse(i.entitlement), '/', 1))))"""
+            AND (t.ent IS NULL
+                 OR (t.mode = 'name' AND (t.ent = lower(i.entitlement) OR t.ent = lower(i.entitlement_id)
+                                          OR t.ent = lower(reverse(split_part(reverse(i.entitlement), '/', 1)))))
+                 OR (t.mode = 'contains' AND strpos(t.ent, lower(i.entitlement_id)) > 0))"""
 
 #: Event columns a decision id may be searched in (besides ``approval_ref`` and attribute paths).
 REF_COLUMNS = frozenset({"actor_name", "actor_id", "resource", "account_name", "entitlement_name"})
@@ -61,11 +66,14 @@ def load_linking_config(store: Store, cfg: Config) -> None:
         except (KeyError, TypeError):
             raise ConfigError(f"linking.scope_rules: each rule needs a prefix (got {r!r})") from None
         for t in types:
+            mode = str(r.get("match") or "name")
+            if mode not in ("name", "any", "contains"):
+                raise ConfigError(f"linking.scope_rules: match must be name, any or contains (got {mode!r})")
             rules.append((str(r.get("rule") or prefix), prefix.lower(), len(prefix), str(r.get("systems") or "%"),
-                          t, str(r.get("match") or "name") == "any", bool(r.get("strip_suffix"))))
+                          t, mode, bool(r.get("strip_suffix"))))
     S.load_table(store, "cfg_scope_rules",
                  (("rule", "VARCHAR"), ("prefix", "VARCHAR"), ("prefix_len", "INTEGER"), ("systems", "VARCHAR"),
-                  ("etype", "VARCHAR"), ("match_any", "BOOLEAN"), ("strip_suffix", "BOOLEAN")), rules)
+                  ("etype", "VARCHAR"), ("mode", "VARCHAR"), ("strip_suffix", "BOOLEAN")), rules)
     entries: list[tuple] = []
     for m in lk.get("scope_map") or []:
         for t in m.get("types") or [None]:
@@ -145,21 +153,21 @@ def build_requests(store: Store, cfg: Config, horizon: Any) -> None:
     """, [before_hours, window_days * 24])
     S.replace_table(store, "wf_scope_targets", """
       WITH p AS (
-        SELECT r.raw_id, c.rule, c.systems, c.etype, c.match_any,
+        SELECT r.raw_id, c.rule, c.systems, c.etype, c.mode,
                trim(substr(trim(r.scope), c.prefix_len + 1)) AS rest, c.strip_suffix
         FROM wf_requests r JOIN cfg_scope_rules c ON substr(lower(trim(r.scope)), 1, c.prefix_len) = c.prefix
       )
       SELECT raw_id, rule, systems, etype,
-             CASE WHEN match_any THEN NULL
+             CASE WHEN mode = 'any' THEN NULL
                   WHEN strip_suffix AND rest LIKE '% (%)' THEN lower(trim(substr(rest, 1, strpos(rest, ' (') - 1)))
-                  ELSE lower(rest) END AS ent
+                  ELSE lower(rest) END AS ent, mode
       FROM p
       UNION ALL
-      SELECT r.raw_id, 'scope-map', m.systems, m.etype, m.ent
+      SELECT r.raw_id, 'scope-map', m.systems, m.etype, m.ent, 'name'
       FROM wf_requests r JOIN cfg_scope_map m ON m.scope = lower(trim(r.scope))
     """ + ("""
       UNION ALL
-      SELECT raw_id, 'scope-equals', '%', CAST(NULL AS VARCHAR), lower(trim(scope))
+      SELECT raw_id, 'scope-equals', '%', CAST(NULL AS VARCHAR), lower(trim(scope)), 'name'
       FROM wf_requests WHERE scope IS NOT NULL AND trim(scope) <> ''
     """ if cfg.linking.get("scope_equals", True) else ""))
 
@@ -205,7 +213,7 @@ def build_event_refs(store: Store, cfg: Config) -> None:
 
 def build_links(store: Store, cfg: Config) -> None:
     lk = cfg.linking
-    bw = lk.get("birthright") or {}
+    bw = lk.get("hr_links") or {}
     # the keys an event can be matched to a request by: its person, else its account's or credential's name
     S.replace_table(store, "_event_keys", """
       SELECT event_id, raw_id, person_id AS key FROM access_events WHERE person_id IS NOT NULL AND time IS NOT NULL
@@ -296,9 +304,9 @@ def build_links(store: Store, cfg: Config) -> None:
         FROM _cands2 c
       ) x WHERE basis = 'explicit' OR pick = 1
     """)
-    # birthright: account lifecycle grants of a person with no request behind them, justified by HR
+    # HR events behind lifecycle events and removals with no request behind them (birthright, leavers…)
     parts = []
-    for action, types in (bw.get("hr_event_types") or {}).items() if bw.get("enabled", True) else []:
+    for action, types in (bw.get("actions") or {}).items() if bw.get("enabled", True) else []:
         parts.append(f"(e.action = '{str(action).replace(chr(39), '')}' AND lower(w.event_type) IN "
                      f"{S.in_list(str(t).lower() for t in types)})")
     birthright = ""
@@ -307,7 +315,7 @@ def build_links(store: Store, cfg: Config) -> None:
       UNION ALL
       SELECT * FROM (
         SELECT e.event_id, e.raw_id AS event_raw_id, w.raw_id AS record_raw_id, 'inferred' AS basis,
-               'birthright:hr-' || lower(w.event_type) AS rule, CAST(NULL AS VARCHAR) AS ref,
+               'hr:' || lower(w.event_type) AS rule, CAST(NULL AS VARCHAR) AS ref,
                e.time AS event_time, e.direction, 'approved' AS approval_state, w.effective AS decision_time,
                99 AS kind_rank, CAST(NULL AS BOOLEAN) AS scope_match,
                round((epoch(e.time) - epoch(w.effective)) / 3600.0, 3) AS delta_hours, 'justified' AS status,
@@ -316,8 +324,7 @@ def build_links(store: Store, cfg: Config) -> None:
         FROM access_events e
         JOIN workflow_subjects s ON s.person_id = e.person_id
         JOIN wf_current w ON w.raw_id = s.raw_id AND w.kind = 'hr_event'
-        WHERE e.direction = 'grant' AND e.entitlement_type = 'account' AND e.time IS NOT NULL
-          AND ({' OR '.join(parts)})
+        WHERE e.time IS NOT NULL AND ({' OR '.join(parts)})
           AND e.time >= w.effective - ? * INTERVAL '1 day' AND e.time <= w.effective + ? * INTERVAL '1 day'
           AND NOT EXISTS (SELECT 1 FROM _chosen c WHERE c.event_id = e.event_id AND c.event_raw_id = e.raw_id
                           AND c.status = 'justified')
@@ -478,11 +485,12 @@ def build_removals(store: Store, cfg: Config, horizon: Any) -> None:
           INSERT INTO wf_scope_targets
           SELECT t.* FROM (
             SELECT w.raw_id, c.rule, c.systems, c.etype,
-                   CASE WHEN c.match_any THEN NULL ELSE lower(trim(substr(trim(w.scope), c.prefix_len + 1))) END
+                   CASE WHEN c.mode = 'any' THEN NULL ELSE lower(trim(substr(trim(w.scope), c.prefix_len + 1))) END,
+                   c.mode
             FROM wf_current w JOIN cfg_scope_rules c ON substr(lower(trim(w.scope)), 1, c.prefix_len) = c.prefix
             WHERE w.kind = 'recertification_decision'
             UNION ALL
-            SELECT w.raw_id, 'scope-equals', '%', CAST(NULL AS VARCHAR), lower(trim(w.scope))
+            SELECT w.raw_id, 'scope-equals', '%', CAST(NULL AS VARCHAR), lower(trim(w.scope)), 'name'
             FROM wf_current w WHERE w.kind = 'recertification_decision' AND w.scope IS NOT NULL
           ) t WHERE NOT EXISTS (SELECT 1 FROM wf_requests r WHERE r.raw_id = t.raw_id)""")
     person_sql = " UNION ALL ".join(person_parts) or """
