@@ -39,7 +39,7 @@ _ENTRY_SCHEMA = pa.schema(
         ("entry", pa.binary()),
         ("record_type", pa.string()),
         ("record_id", pa.string()),
-        ("record_time", pa.timestamp("us", tz="UTC")),
+        ("record_time", pa.string()),
         ("retention", pa.string()),
     ]
 )
@@ -76,11 +76,11 @@ class DuckDBLedgerStorage:
             raise
         self.conn.execute("COMMIT")
 
-    def _insert_arrow(self, table: str, data: pa.Table) -> None:
+    def _insert_arrow(self, table: str, data: pa.Table, select: str = "*") -> None:
         name = f"_ledger_arrow_{next(_counter)}"
         self.conn.register(name, data)
         try:
-            self.conn.execute(f"INSERT INTO {table} SELECT * FROM {name}")
+            self.conn.execute(f"INSERT INTO {table} SELECT {select} FROM {name}")
         finally:
             self.conn.unregister(name)
 
@@ -105,12 +105,16 @@ class DuckDBLedgerStorage:
                 pa.array(entries, pa.binary()),
                 pa.array(index.record_types, pa.string()),
                 pa.array(index.record_ids, pa.string()),
-                pa.array(index.record_times, pa.timestamp("us", tz="UTC")),
+                pa.array(index.record_times, pa.string()),
                 pa.array(index.retentions, pa.string()),
             ],
             schema=_ENTRY_SCHEMA,
         )
-        self._insert_arrow("ledger_entries", data)
+        self._insert_arrow(
+            "ledger_entries",
+            data,
+            "idx, entry, record_type, record_id, CAST(record_time AS TIMESTAMPTZ), retention",
+        )
 
     def read_entries(self, start: int, end: int) -> tuple[list[int], list[bytes]]:
         table = self.conn.sql(
@@ -141,15 +145,28 @@ class DuckDBLedgerStorage:
         ).fetchall()
 
     def read_tile(self, level: int, index: int) -> bytes | None:
+        # integer literals, not parameters: DuckDB prunes row groups on them (3x faster here)
         row = self.conn.execute(
-            "SELECT hashes FROM ledger_tiles WHERE level = ? AND idx = ?", [level, index]
+            f"SELECT hashes FROM ledger_tiles WHERE level = {int(level)} AND idx = {int(index)}"
         ).fetchall()
         return bytes(row[0][0]) if row else None
 
+    def read_tile_set(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        if not keys:
+            return {}
+        by_level: dict[int, list[int]] = {}
+        for level, index in keys:
+            by_level.setdefault(int(level), []).append(int(index))
+        where = " OR ".join(
+            f"(level = {level} AND idx IN ({', '.join(map(str, idxs))}))" for level, idxs in by_level.items()
+        )
+        rows = self.conn.execute(f"SELECT level, idx, hashes FROM ledger_tiles WHERE {where}").fetchall()
+        return {(int(lv), int(i)): bytes(h) for lv, i, h in rows}
+
     def read_tiles(self, level: int, first: int, last: int) -> dict[int, bytes]:
         rows = self.conn.execute(
-            "SELECT idx, hashes FROM ledger_tiles WHERE level = ? AND idx >= ? AND idx < ?",
-            [level, first, last],
+            f"SELECT idx, hashes FROM ledger_tiles WHERE level = {int(level)} AND idx >= {int(first)}"
+            f" AND idx < {int(last)}"
         ).fetchall()
         return {int(i): bytes(h) for i, h in rows}
 

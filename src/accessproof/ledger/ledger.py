@@ -17,13 +17,13 @@ from accessproof.ledger.entry import (
     MAX_ENTRY_BYTES,
     EntryError,
     decode_entry,
+    iso_many,
     make_entries,
-    parse_iso_utc,
 )
 from accessproof.ledger.merkle import (
     ProofError,
-    consistency_proof,
-    inclusion_proof,
+    consistency_ranges,
+    inclusion_ranges,
     leaf_hashes,
     verify_consistency,
 )
@@ -36,7 +36,7 @@ from accessproof.ledger.note import (
     parse_checkpoint,
 )
 from accessproof.ledger.storage import CheckpointRow, EntryIndex, LedgerStorage
-from accessproof.ledger.tiles import Edge, TileReader, _Tile
+from accessproof.ledger.tiles import Edge, TileError, TileReader, _Tile
 
 if TYPE_CHECKING:
     from accessproof.ledger.payloads import PayloadStore
@@ -124,10 +124,8 @@ class Ledger:
         index = EntryIndex(
             record_types=[p.type for p in parsed],
             record_ids=[p.id for p in parsed],
-            sources=[p.source for p in parsed],
-            record_times=[parse_iso_utc(p.time) for p in parsed],
+            record_times=[p.time for p in parsed],
             retentions=[p.retention for p in parsed],
-            subjects=[p.subject for p in parsed],
         )
         return self._append(entries, index)
 
@@ -139,12 +137,12 @@ class Ledger:
         types = [r.record_type for r in records]
         ids = [r.record_id for r in records]
         sources = [r.source for r in records]
-        times = [r.time for r in records]
+        times = iso_many([r.time for r in records])
         subjects = [r.subject for r in records]
         entries = make_entries(
             types, ids, sources, times, [r.payload for r in records], retentions, subjects, sealed=sealed
         )
-        return self._append(entries, EntryIndex(types, ids, sources, times, retentions, subjects))
+        return self._append(entries, EntryIndex(types, ids, times, retentions))
 
     def _classify(self, r: SealRecord) -> str:
         if self.policy is None:
@@ -215,17 +213,22 @@ class Ledger:
             return self.reader(size).root()
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """Audit path of leaf ``index`` in the tree of ``size``; its tiles come in one query."""
         reader = self.reader(size)
         try:
-            return inclusion_proof(index, reader.size, reader.subtree)
-        except ProofError as exc:
+            ranges = inclusion_ranges(index, reader.size)
+            reader.prefetch(ranges, self.storage.read_tile_set)
+            return [reader.subtree(a, b) for a, b in ranges]
+        except (ProofError, TileError) as exc:
             raise LedgerError(str(exc)) from None
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         reader = self.reader(new_size)
         try:
-            return consistency_proof(old_size, reader.size, reader.subtree)
-        except ProofError as exc:
+            ranges = consistency_ranges(old_size, reader.size)
+            reader.prefetch(ranges, self.storage.read_tile_set)
+            return [reader.subtree(a, b) for a, b in ranges]
+        except (ProofError, TileError) as exc:
             raise LedgerError(str(exc)) from None
 
     # -- checkpoints -------------------------------------------------------------------------------------

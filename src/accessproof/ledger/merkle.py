@@ -110,8 +110,8 @@ def subtree_from_nodes(start: int, end: int, node: Callable[[int, int], bytes]) 
     return node_hash(subtree_from_nodes(start, start + k, node), subtree_from_nodes(start + k, end, node))
 
 
-def inclusion_proof(index: int, size: int, subtree: SubtreeFn) -> list[bytes]:
-    """PATH(m, D[n]) of RFC 9162 §2.1.3.1, siblings listed from the leaf upwards."""
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose MTHs make up PATH(index, D[size]), in proof order."""
     if not 0 <= index < size:
         raise ProofError(f"index {index} is not in a tree of size {size}")
     ranges: list[tuple[int, int]] = []
@@ -124,11 +124,16 @@ def inclusion_proof(index: int, size: int, subtree: SubtreeFn) -> list[bytes]:
         else:
             ranges.append((start, mid))
             start = mid
-    return [subtree(a, b) for a, b in reversed(ranges)]
+    return ranges[::-1]
 
 
-def consistency_proof(old_size: int, new_size: int, subtree: SubtreeFn) -> list[bytes]:
-    """PROOF(m, D[n]) = SUBPROOF(m, D[n], true) of RFC 9162 §2.1.4.1."""
+def inclusion_proof(index: int, size: int, subtree: SubtreeFn) -> list[bytes]:
+    """PATH(m, D[n]) of RFC 9162 §2.1.3.1, siblings listed from the leaf upwards."""
+    return [subtree(a, b) for a, b in inclusion_ranges(index, size)]
+
+
+def consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose MTHs make up PROOF(old_size, D[new_size]), in proof order."""
     if not 0 <= old_size <= new_size:
         raise ProofError(f"cannot prove size {old_size} against size {new_size}")
     if old_size in (0, new_size):
@@ -150,7 +155,12 @@ def consistency_proof(old_size: int, new_size: int, subtree: SubtreeFn) -> list[
             start += k
             m -= k
             whole = False
-    return [subtree(a, b) for a, b in reversed(ranges)]
+    return ranges[::-1]
+
+
+def consistency_proof(old_size: int, new_size: int, subtree: SubtreeFn) -> list[bytes]:
+    """PROOF(m, D[n]) = SUBPROOF(m, D[n], true) of RFC 9162 §2.1.4.1."""
+    return [subtree(a, b) for a, b in consistency_ranges(old_size, new_size)]
 
 
 def root_from_inclusion_proof(index: int, size: int, leaf: bytes, proof: Sequence[bytes]) -> bytes:

@@ -31,14 +31,12 @@ class CheckpointRow:
 
 @dataclass
 class EntryIndex:
-    """Lookup columns for a batch of entries, parallel to the entries."""
+    """Lookup columns for a batch of entries, parallel to the entries (times as the entries' ISO text)."""
 
     record_types: list[str]
     record_ids: list[str]
-    sources: list[str]
-    record_times: list[datetime]
+    record_times: list[str]
     retentions: list[str]
-    subjects: list[str | None]
 
 
 class LedgerStorage(Protocol):
@@ -70,6 +68,9 @@ class LedgerStorage(Protocol):
         """Entries of retention class ``retention`` whose record time is before ``before``."""
 
     def read_tile(self, level: int, index: int) -> bytes | None: ...
+
+    def read_tile_set(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Several tiles by (level, index) in one round trip (a proof needs a handful)."""
 
     def read_tiles(self, level: int, first: int, last: int) -> dict[int, bytes]:
         """Tiles first <= index < last of one level (verification reads them in bulk)."""

@@ -18,6 +18,8 @@ TILE_WIDTH = 1 << TILE_HEIGHT
 
 #: read_tile(level, index) -> concatenated hashes of the widest stored version, or None
 TileGetter = Callable[[int, int], bytes | None]
+#: read_tile_set([(level, index)…]) -> {(level, index): hashes} for those that exist
+TileSetGetter = Callable[[list[tuple[int, int]]], dict[tuple[int, int], bytes]]
 
 
 class TileError(LookupError):
@@ -91,6 +93,31 @@ class TileReader:
             tile = _Tile([split_hashes(blob[: need * HASH_SIZE])])
             cache[key] = tile
         return tile
+
+    def prefetch(self, ranges: list[tuple[int, int]], get_many: TileSetGetter) -> None:
+        """Load every tile the subtrees ``ranges`` need with one ``get_many`` call."""
+        keys: set[tuple[int, int]] = set()
+
+        def record(height: int, index: int) -> bytes:
+            level, r = divmod(height, TILE_HEIGHT)
+            keys.add((level, (index << r) // TILE_WIDTH))
+            return bytes(HASH_SIZE)
+
+        for start, end in ranges:
+            subtree_from_nodes(start, end, record)
+        missing = [
+            k
+            for k in keys
+            if k not in self._partial and (self.full_cache is None or k not in self.full_cache)
+        ]
+        if not missing:
+            return
+        for (level, index), blob in get_many(missing).items():
+            need = tile_width(self.size, level, index)
+            if need and len(blob) >= need * HASH_SIZE and not len(blob) % HASH_SIZE:
+                full = need == TILE_WIDTH and self.full_cache is not None
+                cache = self.full_cache if full else self._partial
+                cache[(level, index)] = _Tile([split_hashes(blob[: need * HASH_SIZE])])  # type: ignore[index]
 
     def node(self, height: int, index: int) -> bytes:
         level, r = divmod(height, TILE_HEIGHT)
