@@ -208,10 +208,16 @@ def test_summary_counts(linked):
 def test_every_statement_transpiles_to_postgres(linked):
     store, _ = linked
     assert len(store.sql) > 30
+    gaps: set[str] = set()
     for sql in store.sql:
         out = sqlglot.transpile(sql, read="duckdb", write="postgres", error_level=ErrorLevel.RAISE,
                                 unsupported_level=ErrorLevel.RAISE)
         assert out and out[0]
+        for marker in ("REGEXP_EXTRACT", "AS TEXT[]", "CREATE OR REPLACE", "QUALIFY", "ARG_MAX", "LIST("):
+            if marker in out[0].upper():
+                gaps.add(marker)
+    # the only DuckDB functions PostgreSQL lacks by name (documented in RULES.md, need a sqlglot transform)
+    assert gaps <= {"REGEXP_EXTRACT", "AS TEXT[]"}
 
 
 def test_config_changes_window(tmp_path, store):
