@@ -150,3 +150,14 @@ def test_purged_bytes_are_gone_from_the_database_file(store_dir: Path, ledger) -
     result = verify_ledger(led, payloads=led.payloads)
     assert result.ok and result.payloads_purged == 1, result.summary()
     led.close()
+
+
+def test_purge_lists_only_payloads_the_store_holds(ledger) -> None:
+    old = datetime(2010, 1, 1, tzinfo=UTC)
+    ledger.seal(
+        [SealRecord("event", "ev-normalised", "okta:acme", old, b"{}")]
+    )  # no payload table for events
+    seal_raw(ledger, [SealRecord("raw", "r-old", "okta:acme", old, b"raw bytes", kind="event")])
+    report = purge(ledger, ledger.payloads, now=NOW)
+    assert [r.record_id for r in report.purge] == ["r-old"]
+    assert verify_ledger(ledger, payloads=ledger.payloads).ok

@@ -335,6 +335,9 @@ def purge(
                 continue
             ref = RecordRef(idx, e.type, e.id)
             (report.held if any(h.covers(e) for h in holds) else report.purge).append(ref)
+    if report.purge:  # only payloads the store really holds: the manifest lists bytes that went
+        present = payloads.get(report.purge)
+        report.purge = [r for r in report.purge if present.get(r.idx) is not None]
     if dry_run or not report.purge:
         return report
     purge_id = f"purge-{iso_utc(now)}-{os.urandom(3).hex()}"
