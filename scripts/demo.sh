@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
-# Quick start, command 1: set up .venv and run the main job on bundled data (embedded store, no server).
+# Quick start, command 1: set up .venv and run the main job — the demo organisation end to end
+# (simulate, ingest, seal, link, controls, report) in an embedded store; no server needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-export ACCESSPROOF_STORE=${ACCESSPROOF_STORE:-.accessproof-samples}
-rm -rf "$ACCESSPROOF_STORE"
-for t in cloudtrail okta entra github; do
-  .venv/bin/accessproof ingest "$t" "data/samples/$t"
-done
-.venv/bin/accessproof sources
+.venv/bin/accessproof demo --out accessproof-demo "$@"

@@ -192,6 +192,103 @@ def quarantine(
     _emit(cols, rows, fmt, title="quarantine")
 
 
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Option(help="Directory for the vendor-format exports.")] = Path("accessproof-demo/data"),
+    people: Annotated[int, typer.Option(help="Head count (40 or more).")] = 200,
+    months: Annotated[int, typer.Option(help="Length of the period.")] = 6,
+    seed: Annotated[int, typer.Option(help="Same seed, byte-identical exports.")] = 7,
+    noise: Annotated[float, typer.Option(help="Usage events per person and working day.")] = 4.0,
+) -> None:
+    """Write a simulated regulated company's exports (HR, ServiceNow, QMS, Okta, CloudTrail, GitHub)
+    with a ground_truth.json of every injected control failure."""
+    from accessproof.demo.simulate import simulate as run_simulation
+
+    try:
+        with console.status("simulating the company…"):
+            summary = run_simulation(people, months, seed, out, noise_per_person_day=noise)
+    except (ValueError, OSError) as e:
+        fail(str(e))
+    t = Table(title=f"simulated {summary.people} people, {summary.months} months → {out}", show_header=True)
+    t.add_column("export")
+    t.add_column("records", justify="right")
+    for name, n in summary.files.items():
+        t.add_row(name, f"{n:,}")
+    console.print(t)
+    console.print("injected failures: " + ", ".join(f"{k} {v}" for k, v in summary.failures.items()))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Where the data, store and report go.")] = Path("accessproof-demo"),
+    people: Annotated[int, typer.Option(help="Head count of the simulated company.")] = 200,
+    months: Annotated[int, typer.Option(help="Length of the period.")] = 6,
+    seed: Annotated[int, typer.Option(help="Seed of the simulation.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+) -> None:
+    """The main job: simulate a company, ingest its exports, seal, link, test controls, write a report."""
+    from accessproof.demo.run import run_demo
+
+    with Progress(TextColumn("[bold]demo[/bold] {task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=as_json) as bar:
+        task = bar.add_task("starting", total=1.0)
+
+        def progress(step: str, fraction: float) -> None:
+            bar.update(task, description=step, completed=fraction)
+
+        try:
+            result = run_demo(out, people=people, months=months, seed=seed, progress=progress)
+        except (ValueError, OSError, StoreError) as e:
+            fail(str(e))
+    if as_json:
+        payload = {"out": str(out), "totals": result.totals, "steps": result.steps,
+                   "summary": result.summary}
+        sys.stdout.write(orjson.dumps(payload, default=str).decode() + "\n")
+        return
+    t = Table(title=f"accessproof demo: {people} people, {months} months", show_header=True)
+    for c in ("feed", "read", "accepted", "duplicate", "quarantined"):
+        t.add_column(c, justify="left" if c == "feed" else "right")
+    for label, s in result.ingests:
+        t.add_row(label, f"{s.read:,}", f"{s.accepted:,}", f"{s.duplicate:,}", f"{s.quarantined:,}")
+    tot = result.totals
+    t.add_row("[bold]total[/bold]", *(f"[bold]{tot[k]:,}[/bold]" for k in ("read", "accepted", "duplicate",
+                                                                           "quarantined")))
+    console.print(t)
+    link = result.summary.get("link")
+    if link:
+        links = link.get("links", {})
+        explicit = sum(v for k, v in links.items() if k.startswith("explicit"))
+        inferred = sum(v for k, v in links.items() if k.startswith("inferred"))
+        console.print(f"links: {explicit} explicit, {inferred} inferred; {link.get('unlinked_grants', 0)} grants "
+                      f"without approval; {link.get('late_removals', 0)} late and "
+                      f"{link.get('missing_removals', 0)} missing removals")
+    report = result.summary.get("report")
+    if report:
+        console.print(f"report: {report}")
+    console.print("steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.steps.items()))
+    console.print(f"store: {result.store_dir}  (try: accessproof --help, with --store {result.store_dir})")
+
+
+def _mount() -> None:
+    """Capabilities that live in their own packages bring their own sub-commands."""
+    from accessproof.identity.commands import identity_app
+    from accessproof.ledger.commands import init_cmd, ledger_app, retention_app, verify_cmd
+    from accessproof.linking.commands import access_cmd, link_app, timeline_cmd
+
+    app.command("init", help="Create the ledger signing key and print the verifier key.")(init_cmd)
+    app.command("verify", help="Recompute the ledger and check every checkpoint; exit 0 only if all holds.")(
+        verify_cmd)
+    app.add_typer(ledger_app, name="ledger")
+    app.add_typer(retention_app, name="retention")
+    app.add_typer(identity_app, name="identity")
+    app.add_typer(link_app, name="link")
+    app.command("access", help="Who had what, in which system, at a point in time.")(access_cmd)
+    app.command("timeline", help="One person's lifecycle across all systems.")(timeline_cmd)
+
+
+_mount()
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 
