@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev
 bash scripts/services.sh
-.venv/bin/ruff check src tests bench
+bash scripts/browser.sh
+.venv/bin/ruff check src tests bench/*
 .venv/bin/python -m pytest "$@"
