@@ -174,7 +174,8 @@ def build_account_observations(store: Store, cfg: Config) -> None:
                (attributes_json LIKE '%"target_type"%'
                 AND {S.json_text('attributes_json', 'target_type')} IN {target_types}) AS service_hint,
                {owner_expr} AS owner_attr, time,
-               source_type IN {tgt_types} AND coalesce(outcome, '') <> 'failure' AS in_directory
+               source_type IN {tgt_types} AND coalesce(outcome, '') <> 'failure' AND action <> 'other'
+                 AS in_directory
         FROM events WHERE coalesce(target_id, target_name) IS NOT NULL
         UNION ALL
         SELECT source, {actor}, actor_name, {handle_expr}, source_type, 'actor',

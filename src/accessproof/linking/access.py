@@ -11,8 +11,9 @@ entitlement history):
   suspend (``access.account_pause_actions``) ends only the account-level interval;
 * removing an entitlement whose type is in ``access.account_entitlement_types`` (GitHub org membership)
   ends every entitlement of the account in that system;
-* an account seen in a directory-backed system (``access.observed_accounts``) holds an account-level
-  interval from before its first sighting (``start_known`` false) until it is disabled or deleted; where
+* an account seen in use (``access.observed_accounts``) holds an account-level interval until it is
+  disabled or deleted: from before its first sighting (``start_known`` false) when that sighting is not a
+  grant to it, else from that grant (a GitHub user joining through ``org.add_member``); where
   activity proves access but not the account (GitHub), the interval also ends at the account's last
   removal when no activity follows it.
 
@@ -55,8 +56,12 @@ def build_access_intervals(store: Store, config: Config | str | dict | None = No
       WHERE direction = 'grant' OR entitlement_type <> 'account'
          OR action IN {end_actions} OR action IN {pause_actions}
       UNION ALL
-      SELECT system, account_id, 'account', '*', NULL, NULL, first_observed, 1, 2, NULL, NULL, 'observed'
-      FROM accounts WHERE first_observed IS NOT NULL
+      SELECT a.system, a.account_id, 'account', '*', NULL, NULL, a.first_observed, 1, 2, NULL, NULL,
+             CASE WHEN f.first_grant <= a.first_observed THEN 'observed-from-grant' ELSE 'observed' END
+      FROM accounts a
+      LEFT JOIN (SELECT system, account_id, min(time) AS first_grant FROM ev WHERE direction = 'grant'
+                 GROUP BY system, account_id) f ON f.system = a.system AND f.account_id = a.account_id
+      WHERE a.first_observed IS NOT NULL
       UNION ALL
       SELECT r.system, r.account_id, 'account', '*', NULL, NULL, r.time, -1, 3, r.event_id, r.raw_id, r.action
       FROM (
@@ -100,7 +105,8 @@ def build_access_intervals(store: Store, config: Config | str | dict | None = No
     S.replace_table(store, "access_intervals", """
       WITH i AS (
         SELECT system, account_id, entitlement_type, entitlement_key, island,
-               max(CASE WHEN is_start = 1 AND synthetic <> 2 THEN time END) AS granted_at,
+               max(CASE WHEN is_start = 1 AND (synthetic <> 2 OR action = 'observed-from-grant') THEN time END)
+                 AS granted_at,
                max(CASE WHEN is_start = 1 THEN time END) AS first_known,
                max(CASE WHEN is_end = 1 THEN time END) AS removed_at,
                max(CASE WHEN is_start = 1 THEN event_id END) AS grant_event_id,
