@@ -42,6 +42,7 @@ def _rewrite_tiles(led: Ledger) -> None:
     size = led.storage.size()
     entries = led.storage.read_entries(0, size)[1]
     conn.execute("DELETE FROM ledger_tiles")
+    conn.execute("DELETE FROM ledger_partial_tiles")
     led.storage.write_tiles(Edge().extend(leaf_hashes(entries))[1])
     led._edge = None
 

@@ -1,5 +1,10 @@
 """DuckDB implementation of ``LedgerStorage`` on a connection the caller opened.
 
+Full tiles go to ``ledger_tiles``, insert-only; the one partial tile per level lives in the tiny
+``ledger_partial_tiles`` and is replaced on every append. Keeping deletes out of the big table matters:
+DuckDB rewrites a row group that has deleted rows at checkpoint, which at a million entries cost over a
+second per checkpoint when partial tiles were replaced in place.
+
 Bulk writes go through Arrow (one INSERT per batch), because row-by-row inserts are what would keep
 appends from reaching 100k entries/s. ``compact_database`` rewrites the database file: DuckDB leaves freed
 blocks on disk after DELETE/UPDATE + CHECKPOINT, so purged bytes are only really gone after a rewrite.
@@ -23,8 +28,9 @@ SCHEMA = [
         idx BIGINT NOT NULL, entry BLOB NOT NULL, record_type VARCHAR NOT NULL,
         record_id VARCHAR NOT NULL, record_time TIMESTAMPTZ, retention VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS ledger_tiles (
-        level INTEGER NOT NULL, idx BIGINT NOT NULL, width INTEGER NOT NULL, hashes BLOB NOT NULL,
-        PRIMARY KEY (level, idx))""",
+        level INTEGER NOT NULL, idx BIGINT NOT NULL, width INTEGER NOT NULL, hashes BLOB NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS ledger_partial_tiles (
+        level INTEGER PRIMARY KEY, idx BIGINT NOT NULL, width INTEGER NOT NULL, hashes BLOB NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS ledger_checkpoints (
         size BIGINT PRIMARY KEY, root BLOB NOT NULL, note VARCHAR NOT NULL, created TIMESTAMPTZ NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS ledger_payloads (
@@ -44,6 +50,7 @@ _ENTRY_SCHEMA = pa.schema(
     ]
 )
 _counter = itertools.count()
+TILE_BYTES = 256 * 32
 
 
 class DuckDBLedgerStorage:
@@ -146,8 +153,10 @@ class DuckDBLedgerStorage:
 
     def read_tile(self, level: int, index: int) -> bytes | None:
         # integer literals, not parameters: DuckDB prunes row groups on them (3x faster here)
+        where = f"level = {int(level)} AND idx = {int(index)}"
         row = self.conn.execute(
-            f"SELECT hashes FROM ledger_tiles WHERE level = {int(level)} AND idx = {int(index)}"
+            f"SELECT hashes FROM ledger_tiles WHERE {where} UNION ALL "
+            f"SELECT hashes FROM ledger_partial_tiles WHERE {where}"
         ).fetchall()
         return bytes(row[0][0]) if row else None
 
@@ -160,43 +169,52 @@ class DuckDBLedgerStorage:
         where = " OR ".join(
             f"(level = {level} AND idx IN ({', '.join(map(str, idxs))}))" for level, idxs in by_level.items()
         )
-        rows = self.conn.execute(f"SELECT level, idx, hashes FROM ledger_tiles WHERE {where}").fetchall()
+        rows = self.conn.execute(
+            f"SELECT level, idx, hashes FROM ledger_tiles WHERE {where} UNION ALL "
+            f"SELECT level, idx, hashes FROM ledger_partial_tiles WHERE {where}"
+        ).fetchall()
         return {(int(lv), int(i)): bytes(h) for lv, i, h in rows}
 
     def read_tiles(self, level: int, first: int, last: int) -> dict[int, bytes]:
+        where = f"level = {int(level)} AND idx >= {int(first)} AND idx < {int(last)}"
         rows = self.conn.execute(
-            f"SELECT idx, hashes FROM ledger_tiles WHERE level = {int(level)} AND idx >= {int(first)}"
-            f" AND idx < {int(last)}"
+            f"SELECT idx, hashes FROM ledger_tiles WHERE {where} UNION ALL "
+            f"SELECT idx, hashes FROM ledger_partial_tiles WHERE {where}"
         ).fetchall()
         return {int(i): bytes(h) for i, h in rows}
 
     def tile_keys(self) -> list[tuple[int, int, int]]:
-        return self.conn.execute("SELECT level, idx, width FROM ledger_tiles ORDER BY level, idx").fetchall()
+        return self.conn.execute(
+            "SELECT level, idx, width FROM ledger_tiles UNION ALL "
+            "SELECT level, idx, width FROM ledger_partial_tiles ORDER BY level, idx"
+        ).fetchall()
 
     def write_tiles(self, tiles: list[tuple[int, int, bytes]]) -> None:
-        if not tiles:
-            return
-        keys = pa.table(
-            {"level": [t[0] for t in tiles], "idx": [t[1] for t in tiles]},
-            schema=pa.schema([("level", pa.int32()), ("idx", pa.int64())]),
-        )
-        name = f"_ledger_keys_{next(_counter)}"
-        self.conn.register(name, keys)
-        try:
-            self.conn.execute(
-                f"DELETE FROM ledger_tiles WHERE (level, idx) IN (SELECT (level, idx) FROM {name})"
+        """Full tiles are inserted once; each level's partial tile replaces the previous one."""
+        full = [t for t in tiles if len(t[2]) == TILE_BYTES]
+        if full:
+            self._insert_arrow(
+                "ledger_tiles",
+                pa.table(
+                    {
+                        "level": pa.array([t[0] for t in full], pa.int32()),
+                        "idx": pa.array([t[1] for t in full], pa.int64()),
+                        "width": pa.array([256] * len(full), pa.int32()),
+                        "hashes": pa.array([t[2] for t in full], pa.binary()),
+                    }
+                ),
             )
-        finally:
-            self.conn.unregister(name)
-        data = pa.table(
-            {
-                "level": pa.array([t[0] for t in tiles], pa.int32()),
-                "idx": pa.array([t[1] for t in tiles], pa.int64()),
-                "width": pa.array([len(t[2]) // 32 for t in tiles], pa.int32()),
-                "hashes": pa.array([t[2] for t in tiles], pa.binary()),
-            }
-        )
-        self._insert_arrow("ledger_tiles", data)
+        levels = {t[0] for t in tiles}
+        if levels:
+            self.conn.execute(
+                f"DELETE FROM ledger_partial_tiles WHERE level IN ({', '.join(str(int(lv)) for lv in levels)})"
+            )
+        for level, index, hashes in tiles:
+            if len(hashes) != TILE_BYTES:
+                self.conn.execute(
+                    "INSERT INTO ledger_partial_tiles (level, idx, width, hashes) VALUES (?, ?, ?, ?)",
+                    [level, index, len(hashes) // 32, hashes],
+                )
 
     def add_checkpoint(self, row: CheckpointRow) -> None:
         self.conn.execute(

@@ -214,20 +214,22 @@ class Ledger:
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """Audit path of leaf ``index`` in the tree of ``size``; its tiles come in one query."""
-        reader = self.reader(size)
-        try:
-            ranges = inclusion_ranges(index, reader.size)
-            reader.prefetch(ranges, self.storage.read_tile_set)
-            return [reader.subtree(a, b) for a, b in ranges]
-        except (ProofError, TileError) as exc:
-            raise LedgerError(str(exc)) from None
+        with self._lock:
+            return self._proof(inclusion_ranges, index, size)
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
-        reader = self.reader(new_size)
+        """Consistency path from ``old_size`` to ``new_size`` (default: now); tiles in one query."""
+        with self._lock:
+            return self._proof(consistency_ranges, old_size, new_size)
+
+    def _proof(
+        self, ranges_of: Callable[[int, int], list[tuple[int, int]]], first: int, size: int | None
+    ) -> list[bytes]:
+        reader = self.reader(size)
         try:
-            ranges = consistency_ranges(old_size, reader.size)
+            ranges = ranges_of(first, reader.size)
             reader.prefetch(ranges, self.storage.read_tile_set)
-            return [reader.subtree(a, b) for a, b in ranges]
+            return [reader.subtree(lo, hi) for lo, hi in ranges]
         except (ProofError, TileError) as exc:
             raise LedgerError(str(exc)) from None
 
