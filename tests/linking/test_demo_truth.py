@@ -245,3 +245,20 @@ def test_orphans_ownerless_and_conflicts_are_listed_with_reasons(demo):
             row = rows.get((SOURCES[system], acc[key])) if acc else None
             if row is not None:
                 assert row["person_id"] == pid, (pid, system, row["basis"])
+
+
+def test_timeline_of_a_joiner(demo):
+    from accessproof.linking.timeline import timeline
+
+    store, truth, _ = demo
+    joiner = next(pid for pid, p in sorted(truth["people"].items())
+                  if p["hired"] >= truth["generator"]["start"] and not p["terminated"] and "okta" in p["systems"])
+    steps = timeline(store, truth["people"][joiner]["email"])
+    stages = [s["stage"] for s in steps]
+    for stage in ("hr", "request", "approval", "provisioning", "use"):
+        assert stage in stages, (joiner, stage)
+    assert stages.index("request") < stages.index("provisioning") < stages.index("use")
+    grants = [s for s in steps if s["stage"] == "provisioning"]
+    assert all(s["link_basis"] in ("explicit", "inferred") for s in grants), grants
+    numbers = {x["record_id"] for s in grants for x in s["links"]}
+    assert numbers <= {n for n, r in truth["requests"].items() if r["subject"] == joiner}

@@ -249,3 +249,16 @@ def test_timeline_of_one_person(linked):
     eve = timeline(store, "W-3")
     assert any(s["stage"] == "hr" and "termination" in s["what"] for s in eve)
     assert timeline(store, "nobody@example.com") == []
+
+
+def test_real_samples_link_without_governance_records(store):
+    from accessproof.ingest import ingest_paths
+    from tests.conftest import dev_data
+
+    for source in ("okta", "github", "cloudtrail", "entra"):
+        ingest_paths(store, source, [dev_data() / source])
+    s = link_all(store)
+    assert s["grants"] > 20 and s["links"] == {}
+    rows = unlinked_grants(store)
+    assert len(rows) == s["grants"] and all(r["reason"] for r in rows)
+    assert s["access_intervals"] > 0
