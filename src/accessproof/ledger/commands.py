@@ -155,7 +155,10 @@ def proof_cmd(
         str | None, typer.Option("--type", help="Record type, if the id is ambiguous.")
     ] = None,
 ) -> None:
-    """Print an inclusion proof of one record against a signed checkpoint, as one JSON object."""
+    """Print an inclusion proof of one record against a signed checkpoint, as one JSON object.
+
+    Without --size the latest checkpoint is used, or a new one is signed if it does not cover the record.
+    """
     with _open(store) as led:
         index = _resolve(led, record, record_type)
         if index >= led.size:

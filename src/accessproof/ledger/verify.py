@@ -53,8 +53,9 @@ class VerifyReport:
     payloads_checked: int = 0
     payloads_purged: int = 0
     payloads_unchecked: int = 0
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # the first ``max_problems`` found
     problem_count: int = 0
+    earliest: Problem | None = None  # lowest index seen, kept even past max_problems
 
     @property
     def ok(self) -> bool:
@@ -62,14 +63,10 @@ class VerifyReport:
 
     @property
     def first_bad_index(self) -> int | None:
-        indexes = [p.index for p in self.problems if p.index is not None]
-        return min(indexes) if indexes else None
+        return self.earliest.index if self.earliest else None
 
     def first_problem(self) -> Problem | None:
-        if not self.problems:
-            return None
-        with_index = [p for p in self.problems if p.index is not None]
-        return min(with_index, key=lambda p: p.index or 0) if with_index else self.problems[0]
+        return self.earliest or (self.problems[0] if self.problems else None)
 
     def summary(self) -> str:
         if self.ok:
@@ -90,9 +87,13 @@ class _Collector:
     def add(self, index: int | None, kind: str, message: str) -> None:
         if kind in ("entry", "missing", "duplicate") and index is not None:
             self.bad_entries.append(index)
-        self.report.problem_count += 1
-        if len(self.report.problems) < self.limit:
-            self.report.problems.append(Problem(index, kind, message))
+        problem = Problem(index, kind, message)
+        report = self.report
+        report.problem_count += 1
+        if len(report.problems) < self.limit:
+            report.problems.append(problem)
+        if index is not None and (report.earliest is None or index < (report.earliest.index or 0)):
+            report.earliest = problem
 
 
 def verify_ledger(
