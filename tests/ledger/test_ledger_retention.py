@@ -161,3 +161,16 @@ def test_purge_lists_only_payloads_the_store_holds(ledger) -> None:
     report = purge(ledger, ledger.payloads, now=NOW)
     assert [r.record_id for r in report.purge] == ["r-old"]
     assert verify_ledger(ledger, payloads=ledger.payloads).ok
+
+
+def test_record_without_time_runs_retention_from_sealing(ledger) -> None:
+    from accessproof.store.schema import create_table_sql
+
+    conn = ledger.storage.conn
+    conn.execute(create_table_sql("raw_records"))
+    conn.execute("INSERT INTO raw_records (raw_id, data) VALUES ('no-time', 'x'::BLOB)")
+    sealed_at = datetime(2019, 1, 1, tzinfo=UTC)
+    ledger.seal([SealRecord("raw", "no-time", "okta:acme", None, b"x", kind="event")], sealed=sealed_at)
+    entry = ledger.entry(0)
+    assert b'"time"' not in entry and b'"sealed":"2019-01-01T00:00:00Z"' in entry
+    assert [r.record_id for r in purge(ledger, ledger.payloads, now=NOW, dry_run=True).purge] == ["no-time"]

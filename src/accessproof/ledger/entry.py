@@ -26,7 +26,8 @@ class EntryError(ValueError):
 
 
 class Entry(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
-    """Fields in RFC 8785 key order; ``subject`` (who the record is about) is optional, for legal holds."""
+    """Fields in RFC 8785 key order. Optional: ``subject`` (who the record is about, for legal holds) and
+    ``time`` (absent when the source gave none; retention then runs from ``sealed``)."""
 
     id: str
     payload_sha256: str
@@ -35,8 +36,13 @@ class Entry(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True, forbi
     sealed: str
     source: str
     subject: str | None = None
-    time: str
+    time: str | None = None
     type: str
+
+    @property
+    def record_time(self) -> str:
+        """The time retention and holds go by: the record's own, else when it was sealed."""
+        return self.time or self.sealed
 
 
 _encode = msgspec.json.Encoder().encode
@@ -93,7 +99,7 @@ def make_entry(
     record_type: str,
     record_id: str,
     source: str,
-    time: datetime,
+    time: datetime | None,
     payload: bytes,
     retention: str,
     *,
@@ -114,17 +120,20 @@ def make_entry(
         sealed=iso_utc(sealed or datetime.now(UTC)),
         source=source,
         subject=subject,
-        time=iso_utc(time),
+        time=None if time is None else iso_utc(time),
         type=record_type,
     )
     return encode_entry(entry)
 
 
-def iso_many(times: Sequence[datetime]) -> list[str]:
-    """``iso_utc`` over a batch (records of one batch often share timestamps)."""
+def iso_many(times: Sequence[datetime | str | None]) -> list[str | None]:
+    """``iso_utc`` over a batch (records of one batch often share timestamps); texts and None pass."""
     cache: dict[datetime, str] = {}
-    out = []
+    out: list[str | None] = []
     for t in times:
+        if t is None or isinstance(t, str):
+            out.append(t)
+            continue
         text = cache.get(t)
         if text is None:
             text = cache[t] = iso_utc(t)
@@ -136,7 +145,7 @@ def make_entries(
     record_types: Sequence[str],
     record_ids: Sequence[str],
     sources: Sequence[str],
-    times: Sequence[datetime] | Sequence[str],
+    times: Sequence[datetime | str | None],
     payloads: Sequence[bytes],
     retentions: Sequence[str],
     subjects: Sequence[str | None] | None = None,
@@ -145,13 +154,13 @@ def make_entries(
 ) -> list[bytes]:
     """Batch path: one sealed time and one urandom call for the whole batch.
 
-    ``times`` are datetimes, or texts already made by ``iso_many``.
+    ``times`` are datetimes, texts already made by ``iso_many``, or None where unknown.
     """
     n = len(record_ids)
     if not (len(record_types) == len(sources) == len(times) == len(payloads) == len(retentions) == n):
         raise EntryError("make_entries: columns differ in length")
     subjects = subjects if subjects is not None else [None] * n
-    texts = times if n == 0 or isinstance(times[0], str) else iso_many(times)  # type: ignore[arg-type]
+    texts = iso_many(times)
     sealed_text = iso_utc(sealed or datetime.now(UTC))
     salts = os.urandom(SALT_BYTES * n)
     sha = hashlib.sha256
@@ -174,7 +183,7 @@ def make_entries(
                 sealed=sealed_text,
                 source=sources[i],
                 subject=subjects[i],
-                time=texts[i],  # type: ignore[arg-type]
+                time=texts[i],
                 type=record_types[i],
             )
         )

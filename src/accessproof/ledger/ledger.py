@@ -18,6 +18,7 @@ from accessproof.ledger.entry import (
     EntryError,
     decode_entry,
     iso_many,
+    iso_utc,
     make_entries,
 )
 from accessproof.ledger.merkle import (
@@ -53,7 +54,7 @@ class SealRecord(NamedTuple):
     record_type: str
     record_id: str
     source: str
-    time: datetime
+    time: datetime | None  # None when the source gave no time
     payload: bytes
     subject: str | None = None
     retention: str | None = None
@@ -124,7 +125,7 @@ class Ledger:
         index = EntryIndex(
             record_types=[p.type for p in parsed],
             record_ids=[p.id for p in parsed],
-            record_times=[p.time for p in parsed],
+            record_times=[p.record_time for p in parsed],
             retentions=[p.retention for p in parsed],
         )
         return self._append(entries, index)
@@ -137,12 +138,15 @@ class Ledger:
         types = [r.record_type for r in records]
         ids = [r.record_id for r in records]
         sources = [r.source for r in records]
+        sealed = sealed or datetime.now(UTC)
         times = iso_many([r.time for r in records])
         subjects = [r.subject for r in records]
         entries = make_entries(
             types, ids, sources, times, [r.payload for r in records], retentions, subjects, sealed=sealed
         )
-        return self._append(entries, EntryIndex(types, ids, times, retentions))
+        sealed_text = iso_utc(sealed)
+        index_times = [t or sealed_text for t in times]
+        return self._append(entries, EntryIndex(types, ids, index_times, retentions))
 
     def _classify(self, r: SealRecord) -> str:
         if self.policy is None:

@@ -154,7 +154,7 @@ class Hold:
             return False
         if self.record_type is not None and e.type != self.record_type:
             return False
-        t = parse_iso_utc(e.time)
+        t = parse_iso_utc(e.record_time)
         if self.time_from is not None and t < parse_iso_utc(self.time_from):
             return False
         return not (self.time_to is not None and t >= parse_iso_utc(self.time_to))
@@ -330,7 +330,7 @@ def purge(
                 raise LedgerError(f"entry {idx} does not match the tree; run verify before purging")
             if e.retention != cls.name:
                 continue
-            expiry = ledger.policy.get(e.retention).expires(parse_iso_utc(e.time))
+            expiry = ledger.policy.get(e.retention).expires(parse_iso_utc(e.record_time))
             if expiry is None or expiry > now:
                 continue
             ref = RecordRef(idx, e.type, e.id)

@@ -2,9 +2,9 @@
 
 Tables (all prefixed ``ledger_``, plain SQL types):
 
-* ``ledger_entries(idx, entry, record_type, record_id, source, record_time, retention, subject)`` — the
-  sealed leaves; the columns after ``entry`` are a lookup index copied from the entry and are never
-  trusted alone: every reader that acts on them re-reads the entry bytes, which the tree covers.
+* ``ledger_entries(idx, entry, record_type, record_id, record_time, retention)`` — the sealed leaves;
+  the columns after ``entry`` are a lookup index copied from the entry and are never trusted alone:
+  every reader that acts on them re-reads the entry bytes, which the tree covers.
 * ``ledger_tiles(level, idx, width, hashes)`` — full hash tiles (see ``tiles``), written once; the
   partial tile of each level lives in ``ledger_partial_tiles`` and is replaced as the log grows.
 * ``ledger_checkpoints(size, root, note, created)`` — every signed checkpoint ever issued.
