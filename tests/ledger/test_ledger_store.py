@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from accessproof.ledger import EntryError, LedgerError, make_entry
+from accessproof.ledger import EntryError, LedgerError, decode_entry, make_entry
 from accessproof.ledger.merkle import MemoryTree, leaf_hashes, verify_consistency, verify_inclusion
 from accessproof.ledger.tiles import tile_keys
 
@@ -103,3 +103,24 @@ def test_find_and_entry(ledger) -> None:
     assert ledger.find("raw-000001") == [1]
     assert ledger.find("raw-000001", "event") == []
     assert b'"id":"raw-000002"' in ledger.entry(2)
+
+
+def test_seal_table_from_a_query(ledger) -> None:
+    import pyarrow as pa
+
+    table = pa.table(
+        {
+            "record_type": ["raw", "raw"],
+            "record_id": ["a", "b"],
+            "source": ["servicenow:acme", "okta:acme"],
+            "time": pa.array([T0, None], pa.timestamp("us", tz="UTC")),
+            "payload": pa.array([b"1", b"2"], pa.binary()),
+            "kind": ["workflow", "event"],
+        }
+    )
+    assert ledger.seal_table(table) == 0
+    entries = [decode_entry(e) for e in _all_entries(ledger)]
+    assert [e.retention for e in entries] == ["approval_records", "provisioning_logs"]
+    assert entries[0].time == "2020-01-01T00:00:00Z" and entries[1].time is None
+    with pytest.raises(LedgerError, match="missing columns"):
+        ledger.seal_table(table.drop_columns(["payload"]))

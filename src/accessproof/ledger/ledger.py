@@ -11,7 +11,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import pyarrow as pa
 
 from accessproof.ledger.entry import (
     MAX_ENTRY_BYTES,
@@ -134,24 +136,84 @@ class Ledger:
         """Make entries for ``records`` and append them; returns the index of the first one."""
         if not records:
             return self.storage.size()
-        retentions = [r.retention or self._classify(r) for r in records]
-        types = [r.record_type for r in records]
-        ids = [r.record_id for r in records]
-        sources = [r.source for r in records]
+        return self.seal_columns(
+            [r.record_type for r in records],
+            [r.record_id for r in records],
+            [r.source for r in records],
+            [r.time for r in records],
+            [r.payload for r in records],
+            subjects=[r.subject for r in records],
+            kinds=[r.kind for r in records],
+            retentions=[r.retention for r in records],
+            sealed=sealed,
+        )
+
+    def seal_table(self, table: pa.Table, *, sealed: datetime | None = None) -> int:
+        """Seal the rows of an Arrow table with columns record_type, record_id, source, time, payload and
+        optionally subject, kind, retention (e.g. straight from a query over the rows just stored)."""
+        names = set(table.column_names)
+
+        def col(name: str) -> list[Any] | None:
+            return table.column(name).to_pylist() if name in names else None
+
+        missing = {"record_type", "record_id", "source", "time", "payload"} - names
+        if missing:
+            raise LedgerError(f"seal_table: missing columns {sorted(missing)}")
+        return self.seal_columns(
+            col("record_type"),
+            col("record_id"),
+            col("source"),
+            col("time"),
+            col("payload"),  # type: ignore[arg-type]
+            subjects=col("subject"),
+            kinds=col("kind"),
+            retentions=col("retention"),
+            sealed=sealed,
+        )
+
+    def seal_columns(
+        self,
+        record_types: list[str],
+        record_ids: list[str],
+        sources: list[str],
+        times: list[datetime | None],
+        payloads: list[bytes],
+        *,
+        subjects: list[str | None] | None = None,
+        kinds: list[str | None] | None = None,
+        retentions: list[str | None] | None = None,
+        sealed: datetime | None = None,
+    ) -> int:
+        """Columnar sealing (no per-record objects); retention classes are looked up once per
+        (type, source, kind). Returns the index of the first entry."""
+        n = len(record_ids)
+        if n == 0:
+            return self.storage.size()
+        kinds = kinds or [None] * n
+        given = retentions or [None] * n
+        cache: dict[tuple[str, str, str | None], str] = {}
+        classes: list[str] = []
+        for i in range(n):
+            r = given[i]
+            if r is None:
+                key = (record_types[i], sources[i], kinds[i])
+                r = cache.get(key)
+                if r is None:
+                    r = cache[key] = self._classify(*key, record_ids[i])
+            classes.append(r)
         sealed = sealed or datetime.now(UTC)
-        times = iso_many([r.time for r in records])
-        subjects = [r.subject for r in records]
+        texts = iso_many(times)
         entries = make_entries(
-            types, ids, sources, times, [r.payload for r in records], retentions, subjects, sealed=sealed
+            record_types, record_ids, sources, texts, payloads, classes, subjects, sealed=sealed
         )
         sealed_text = iso_utc(sealed)
-        index_times = [t or sealed_text for t in times]
-        return self._append(entries, EntryIndex(types, ids, index_times, retentions))
+        index_times = [t or sealed_text for t in texts]
+        return self._append(entries, EntryIndex(list(record_types), list(record_ids), index_times, classes))
 
-    def _classify(self, r: SealRecord) -> str:
+    def _classify(self, record_type: str, source: str, kind: str | None, record_id: str) -> str:
         if self.policy is None:
-            raise LedgerError(f"no retention class for {r.record_type} {r.record_id!r} and no policy loaded")
-        return self.policy.classify(r.record_type, r.source, r.kind)
+            raise LedgerError(f"no retention class for {record_type} {record_id!r} and no policy loaded")
+        return self.policy.classify(record_type, source, kind)
 
     def _append(self, entries: list[bytes], index: EntryIndex) -> int:
         for e in entries:
