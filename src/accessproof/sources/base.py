@@ -238,75 +238,70 @@ def _iter_array(fh, head: bytes, offset: int, name: str) -> Iterator[Chunk]:
 
     The stdlib decoder's ``raw_decode`` parses one element in C and returns where it ends, which gives
     both the object and its exact bytes. Invalid UTF-8 is kept as surrogate escapes and the element
-    holding it is set aside on its own. Invariant: ``base`` is the file offset of ``text[0]``.
+    holding it is set aside on its own. ``text`` is only compacted when more is read, so each element
+    costs its own size, not the buffer's; ``at`` is the file offset of ``text[pos]`` (separators
+    between elements are ASCII, one byte per character).
     """
     decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
     text = decoder.decode(head[offset:])
-    base = offset
+    at = offset
     pos = 0
     index = 0
     eof = False
-
-    def _bytes(t: str) -> int:
-        return len(t.encode("utf-8", "surrogateescape"))
-
+    ws = _WS + ","
     while True:
         n = len(text)
-        while pos < n and (text[pos] in _WS or text[pos] == ","):
+        start = pos
+        while pos < n and text[pos] in ws:
             pos += 1
-        if pos >= n or text[pos] != "]":
-            # need a whole element: try to decode, reading more while it is incomplete
-            if pos < n:
-                try:
-                    obj, end = _DECODER.raw_decode(text, pos)
-                except json.JSONDecodeError as e:
-                    obj, end, err = None, -1, e
-                else:
-                    err = None
-            else:
-                obj, end, err = None, -1, None
-            if end < 0:
-                if not eof and n - pos < MAX_RECORD_BYTES:
-                    try:
-                        more = _read(fh)
-                    except (OSError, EOFError, zlib.error) as io_err:
-                        yield Chunk(text[pos:].encode("utf-8", "surrogateescape")[:MAX_RECORD_BYTES],
-                                    f"{name}#{index}@{base + _bytes(text[:pos])}",
-                                    error=f"cannot read file: {_io_reason(io_err)}; partial record set aside", file_level=True)
-                        return
-                    base += _bytes(text[:pos])
-                    text, pos = text[pos:], 0
-                    if more:
-                        text += decoder.decode(more)
-                    else:
-                        eof = True
-                        text += decoder.decode(b"", final=True)
-                    continue
-                at = f"{name}#{index}@{base + _bytes(text[:pos])}"
-                if pos >= n:
-                    yield Chunk(b"", at, error="JSON array is not closed (file truncated?)", file_level=True)
-                elif n - pos >= MAX_RECORD_BYTES:
-                    yield Chunk(b"", at, error=f"record exceeds the {MAX_RECORD_BYTES} byte limit; "
-                                               "rest of the array not readable")
-                else:
-                    msg = f"malformed JSON: {err.msg}" if err else "malformed JSON"
-                    yield Chunk(text[pos:].encode("utf-8", "surrogateescape"), at,
-                                error=msg + "; rest of the array not readable")
-                return
-            raw_text = text[pos:end]
+        at += pos - start
+        if pos < n and text[pos] == "]":
+            return
+        obj = err = None
+        end = -1
+        if pos < n:
             try:
-                data = raw_text.encode("utf-8")
-                error = None
-            except UnicodeEncodeError:
-                data = raw_text.encode("utf-8", "surrogateescape")
-                error, obj = "invalid UTF-8 in record", None
-            base += _bytes(text[:pos])
-            yield Chunk(data, f"{name}#{index}@{base}", obj=obj, error=error)
-            base += len(data)
-            text, pos = text[end:], 0
-            index += 1
-            continue
-        return  # closing bracket
+                obj, end = _DECODER.raw_decode(text, pos)
+            except json.JSONDecodeError as e:
+                err = e
+        if end < 0:
+            if not eof and n - pos < MAX_RECORD_BYTES:
+                try:
+                    more = _read(fh)
+                except (OSError, EOFError, zlib.error) as io_err:
+                    yield Chunk(text[pos:].encode("utf-8", "surrogateescape")[:MAX_RECORD_BYTES],
+                                f"{name}#{index}@{at}", file_level=True,
+                                error=f"cannot read file: {_io_reason(io_err)}; partial record set aside")
+                    return
+                text, pos = text[pos:], 0
+                if more:
+                    text += decoder.decode(more)
+                else:
+                    eof = True
+                    text += decoder.decode(b"", final=True)
+                continue
+            where = f"{name}#{index}@{at}"
+            if pos >= n:
+                yield Chunk(b"", where, error="JSON array is not closed (file truncated?)", file_level=True)
+            elif n - pos >= MAX_RECORD_BYTES:
+                yield Chunk(b"", where, error=f"record exceeds the {MAX_RECORD_BYTES} byte limit; "
+                                              "rest of the array not readable")
+            else:
+                msg = f"malformed JSON: {err.msg}" if err else "malformed JSON"
+                yield Chunk(text[pos:].encode("utf-8", "surrogateescape"), where,
+                            error=msg + "; rest of the array not readable")
+            return
+        raw_text = text[pos:end]
+        try:
+            data = raw_text.encode("utf-8")
+            error = None
+        except UnicodeEncodeError:
+            data = raw_text.encode("utf-8", "surrogateescape")
+            error, obj = "invalid UTF-8 in record", None
+        yield Chunk(data, f"{name}#{index}@{at}", obj=obj, error=error)
+        at += len(data)
+        pos = end
+        index += 1
 
 
 def _iter_document(fh, head: bytes, name: str) -> Iterator[Chunk]:

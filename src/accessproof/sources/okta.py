@@ -24,7 +24,7 @@ from accessproof.model import (
     Outcome,
     TargetAccount,
 )
-from accessproof.sources.base import Context, Reject, first, parse_time
+from accessproof.sources.base import Context, Reject, parse_time
 from accessproof.sources.refs import find_approval_ref
 
 #: eventType -> action, for types whose meaning does not depend on the outcome.
@@ -97,11 +97,24 @@ _OPAQUE_DEBUG_KEYS = frozenset({"requestId", "dtHash", "authnRequestId", "device
 _DEBUG_KEEP_BYTES = 2048
 
 
+_LOWER: dict[str, str] = {}
+
+
 def _get(d: Any, key: str) -> Any:
-    """``d[key]`` under its camelCase or lower-cased spelling (pipelines lower-case keys)."""
+    """``d[key]`` under its camelCase or lower-cased spelling (pipelines lower-case keys); empty is None.
+
+    Called ~30 times per event, so the camelCase hit is the short path.
+    """
     if not isinstance(d, dict):
         return None
-    return first(d, key, key.lower())
+    v = d.get(key)
+    if v is not None and v != "":
+        return v
+    lower = _LOWER.get(key)
+    if lower is None:
+        lower = _LOWER[key] = key.lower()
+    v = d.get(lower)
+    return None if v == "" else v
 
 
 def _text(v: Any) -> str | None:
