@@ -187,3 +187,33 @@ def test_rewritten_store_vs_exported_checkpoint(sealed: Ledger) -> None:
     sealed.checkpoint()  # re-signed after the rewrite with the store's key
     report = verify_ledger(sealed, against=exported)
     assert any(p.kind == "rollback" for p in report.problems)
+
+
+class _PlainPayloads:
+    """A payload store without the DuckDB fast path: verification hashes payloads in Python."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+
+    def get(self, refs):
+        return self.inner.get(refs)
+
+    def purge(self, refs):
+        return self.inner.purge(refs)
+
+    def record_ids(self):
+        return self.inner.record_ids()
+
+
+def test_portable_payload_path_finds_the_same_problems(sealed: Ledger) -> None:
+    plain = _PlainPayloads(sealed.payloads)
+    assert verify_ledger(sealed, payloads=plain).ok
+    conn = sealed.storage.conn
+    conn.execute("UPDATE raw_records SET data = 'x'::BLOB WHERE raw_id = 'raw-000321'")
+    conn.execute("DELETE FROM raw_records WHERE raw_id = 'raw-000654'")
+    conn.execute("INSERT INTO raw_records (raw_id, data) VALUES ('raw-sneaky', 'x'::BLOB)")
+    for store in (plain, sealed.payloads):
+        report = verify_ledger(sealed, payloads=store)
+        assert report.first_bad_index == 321
+        assert {p.kind for p in report.problems} == {"payload", "unsealed"}
+        assert any(p.index == 654 and "missing" in p.message for p in report.problems)

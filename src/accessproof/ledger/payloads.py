@@ -10,7 +10,7 @@ the store's schema beyond this mapping; the lead can pass a different mapping or
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple, Protocol
 
 import duckdb
@@ -29,11 +29,6 @@ class PayloadStore(Protocol):
 
         Refs of record types the store does not hold are left out of the result (not checked).
         """
-
-    def check(self, items: Sequence[tuple[int, str, str, str, str]]) -> dict[int, bool | None]:
-        """Optional fast path: for (idx, type, id, salt hex, expected sha256 hex), whether
-        SHA-256(salt ‖ payload) matches, computed where the payload lives (None: payload gone).
-        Items of types the store does not hold are left out."""
 
     def purge(self, refs: Sequence[RecordRef]) -> int:
         """Remove the payload bytes (the row stays, its data becomes NULL); returns how many."""
@@ -110,60 +105,11 @@ class DuckDBPayloads:
             out.update((idx, get(rid)) for idx, rid in pairs)
         return out
 
-    def check(self, items: Sequence[tuple[int, str, str, str, str]]) -> dict[int, bool | None]:
-        """Hash payloads inside DuckDB (vectorised, multi-threaded): no payload bytes cross into Python."""
-        by_type: dict[str, list[tuple[int, str, str, str, str]]] = {}
-        for item in items:
-            if item[1] in self.tables:
-                group = by_type.get(item[1])
-                if group is None:
-                    group = by_type[item[1]] = []
-                group.append(item)
-        out: dict[int, bool | None] = {}
-        for record_type, group in by_type.items():
-            table, id_col, data_col = self.tables[record_type]
-            if not self._exists(table):
-                out.update((it[0], None) for it in group)
-                continue
-            name = f"_ledger_check_{next(_counter)}"
-            cols = list(zip(*group, strict=True))
-            self.conn.register(
-                name,
-                pa.table(
-                    {
-                        "idx": pa.array(cols[0], pa.int64()),
-                        "id": pa.array(cols[2], pa.string()),
-                        "salt": pa.array(cols[3], pa.string()),
-                        "expected": pa.array(cols[4], pa.string()),
-                    }
-                ),
-            )
-            extra = f" AND t.record_type = '{record_type}'" if table == "ledger_payloads" else ""
-            try:
-                result = self.conn.sql(
-                    f"SELECT v.idx, CASE WHEN t.{data_col} IS NULL THEN NULL "
-                    f"WHEN NOT regexp_full_match(v.salt, '[0-9a-f]{{32}}') THEN false "
-                    f"ELSE sha256(unhex(v.salt) || t.{data_col}) = v.expected END "
-                    f"FROM {name} v LEFT JOIN {table} t ON t.{id_col} = v.id{extra}"
-                ).to_arrow_table()
-            finally:
-                self.conn.unregister(name)
-            idxs, oks = result.column(0).to_pylist(), result.column(1).to_pylist()
-            if len(idxs) == len(group):
-                out.update(zip(idxs, oks, strict=True))
-            else:  # an id stored twice: any mismatch wins
-                for idx, ok in zip(idxs, oks, strict=True):
-                    out[idx] = ok if out.get(idx, True) is not False else False
-        return out
-
-    def count(self, record_type: str) -> int | None:
-        """Rows holding payloads of ``record_type``, purged ones included (None: not counted here)."""
-        table, _id, _data = self.tables[record_type]
-        if table == "ledger_payloads":
-            return None
-        if not self._exists(table):
-            return 0
-        return int(self.conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+    def checker(self) -> PayloadChecker:
+        """Optional fast path for verification: collect every (idx, type, id, salt, hash) in a temp table
+        and hash the payloads inside DuckDB in one join at the end (no payload bytes reach Python, and
+        one pass over the store table instead of one per chunk)."""
+        return PayloadChecker(self)
 
     def purge(self, refs: Sequence[RecordRef]) -> int:
         count = 0
@@ -194,3 +140,73 @@ class DuckDBPayloads:
                 continue
             for (rid,) in self.conn.execute(f"SELECT {id_col} FROM {table}").fetchall():
                 yield record_type, rid
+
+
+class PayloadChecker:
+    """Whole-ledger payload check inside DuckDB; see ``DuckDBPayloads.checker``."""
+
+    def __init__(self, store: DuckDBPayloads) -> None:
+        self.store = store
+        self.conn = store.conn
+        self.name = f"_ledger_verify_{next(_counter)}"
+        self.conn.execute(
+            f"CREATE TEMP TABLE {self.name} (idx BIGINT, record_type VARCHAR, record_id VARCHAR, "
+            "salt VARCHAR, expected VARCHAR)"
+        )
+
+    def add(self, items: Sequence[tuple[int, str, str, str, str]]) -> int:
+        """Queue items of types the store holds; returns how many (the rest are not checked)."""
+        held = [it for it in items if it[1] in self.store.tables]
+        if held:
+            cols = list(zip(*held, strict=True))
+            batch = pa.table(
+                {
+                    "idx": pa.array(cols[0], pa.int64()),
+                    "record_type": pa.array(cols[1], pa.string()),
+                    "record_id": pa.array(cols[2], pa.string()),
+                    "salt": pa.array(cols[3], pa.string()),
+                    "expected": pa.array(cols[4], pa.string()),
+                }
+            )
+            view = f"_ledger_items_{next(_counter)}"
+            self.conn.register(view, batch)
+            try:
+                self.conn.execute(f"INSERT INTO {self.name} SELECT * FROM {view}")
+            finally:
+                self.conn.unregister(view)
+        return len(held)
+
+    def results(self) -> Iterator[tuple[int, str, str, bool | None]]:
+        """(idx, type, id, ok) for every queued item: ok is None when the payload is gone."""
+        for record_type, (table, id_col, data_col) in self.store.tables.items():
+            if not self.store._exists(table):
+                query = f"SELECT idx, record_type, record_id, NULL FROM {self.name} WHERE record_type = $1"
+            else:
+                extra = " AND t.record_type = v.record_type" if table == "ledger_payloads" else ""
+                query = (
+                    f"SELECT v.idx, v.record_type, v.record_id, CASE WHEN t.{data_col} IS NULL THEN NULL "
+                    f"WHEN NOT regexp_full_match(v.salt, '[0-9a-f]{{32}}') THEN false "
+                    f"ELSE sha256(unhex(v.salt) || t.{data_col}) = v.expected END "
+                    f"FROM {self.name} v LEFT JOIN {table} t ON t.{id_col} = v.record_id{extra} "
+                    f"WHERE v.record_type = $1"
+                )
+            reader = self.conn.sql(query, params=[record_type]).to_arrow_reader(100_000)
+            for batch in reader:
+                yield from zip(*(c.to_pylist() for c in batch.columns), strict=True)
+
+    def unsealed(self, limit: int = 1000) -> list[tuple[str, str]]:
+        """Store rows of held types that no queued item names (records never sealed)."""
+        out: list[tuple[str, str]] = []
+        for record_type, (table, id_col, _data) in self.store.tables.items():
+            if table == "ledger_payloads" or not self.store._exists(table):
+                continue
+            rows = self.conn.execute(
+                f"SELECT t.{id_col} FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM {self.name} v "
+                f"WHERE v.record_type = $1 AND v.record_id = t.{id_col}) LIMIT {int(limit)}",
+                [record_type],
+            ).fetchall()
+            out.extend((record_type, r[0]) for r in rows)
+        return out
+
+    def close(self) -> None:
+        self.conn.execute(f"DROP TABLE IF EXISTS {self.name}")

@@ -114,9 +114,7 @@ def verify_ledger(
     report.size = size
 
     upper: list[bytes | None] = []  # recomputed hashes of height 8 (level-1 tile contents)
-    missing: list[RecordRef] = []  # payloads gone: fine only if a purge manifest lists them
-    purged: set[int] = set()
-    sealed_ids: dict[str, set[str]] = {}
+    payload_pass = _PayloadPass(payloads, report, out) if payloads is not None else None
 
     for start, end, (idxs, data) in _prefetched(storage, size):
         if idxs == list(range(start, end)):
@@ -127,8 +125,8 @@ def verify_ledger(
         first, last = start // TILE_WIDTH, (end + TILE_WIDTH - 1) // TILE_WIDTH
         _check_tiles(storage.read_tiles(0, first, last), 0, start, size, leaves, out, "entry")
         upper.extend(_tile_roots(leaves, end - start))
-        if payloads is not None:
-            _check_payloads(start, entries, payloads, report, out, missing, purged, sealed_ids)
+        if payload_pass is not None:
+            payload_pass.add_chunk(start, entries)
         if progress:
             progress(end, size)
 
@@ -147,17 +145,8 @@ def verify_ledger(
     _check_checkpoints(ledger, reader, verifiers, size, report, out)
     if against is not None:
         _check_against(ledger, reader, verifiers, against, size, out)
-    if payloads is not None:
-        for ref in missing:
-            if ref.idx in purged:
-                report.payloads_purged += 1
-            else:
-                out.add(
-                    ref.idx,
-                    "payload",
-                    f"payload of {ref.record_type} {ref.record_id!r} is missing and no purge manifest lists it",
-                )
-        _check_unsealed(payloads, sealed_ids, out)
+    if payload_pass is not None:
+        payload_pass.finish()
     report.problems.sort(key=lambda p: (p.index is None, p.index or 0))
     return report
 
@@ -280,55 +269,81 @@ def _check_tiles(
                 break
 
 
-def _check_payloads(
-    start: int,
-    entries: list[bytes | None],
-    payloads: PayloadStore,
-    report: VerifyReport,
-    out: _Collector,
-    missing: list[RecordRef],
-    purged: set[int],
-    sealed_ids: dict[str, set[str]],
-) -> None:
-    """Rehash each payload with its entry's salt (in the store when it can, else here)."""
-    items: list[tuple[int, str, str, str, str]] = []
-    for i, data in enumerate(entries):
-        if data is None:
-            continue
-        try:
-            e = decode_entry(data, canonical=False)  # the leaf hash already pins these exact bytes
-        except EntryError as exc:
-            out.add(start + i, "entry", f"entry {start + i} is malformed: {exc}")
-            continue
-        items.append((start + i, e.type, e.id, e.salt, e.payload_sha256))
-    check = getattr(payloads, "check", None)
-    results = check(items) if check is not None else _check_here(payloads, items)
-    unchecked = checked = 0
-    manifests: list[RecordRef] = []
-    for idx, record_type, record_id, _salt, _expected in items:
-        ok = results.get(idx, _UNCHECKED)
-        if ok is _UNCHECKED:
-            unchecked += 1
-            continue
-        ids = sealed_ids.get(record_type)
-        if ids is None:
-            ids = sealed_ids[record_type] = set()
-        ids.add(record_id)
+class _PayloadPass:
+    """Payload checks across the whole run: rehash each payload with its entry's salt, in the store
+    when it offers a ``checker`` (one join at the end), else chunk by chunk here."""
+
+    def __init__(self, payloads: PayloadStore, report: VerifyReport, out: _Collector) -> None:
+        self.payloads, self.report, self.out = payloads, report, out
+        make = getattr(payloads, "checker", None)
+        self.checker = make() if make is not None else None
+        self.missing: list[RecordRef] = []  # fine only if a purge manifest lists them
+        self.manifests: list[RecordRef] = []
+        self.sealed: dict[str, set[str]] = {}  # only without a checker
+
+    def add_chunk(self, start: int, entries: list[bytes | None]) -> None:
+        items: list[tuple[int, str, str, str, str]] = []
+        for i, data in enumerate(entries):
+            if data is None:
+                continue
+            try:
+                e = decode_entry(data, canonical=False)  # the leaf hash already pins these exact bytes
+            except EntryError as exc:
+                self.out.add(start + i, "entry", f"entry {start + i} is malformed: {exc}")
+                continue
+            items.append((start + i, e.type, e.id, e.salt, e.payload_sha256))
+        if self.checker is not None:
+            self.report.payloads_unchecked += len(items) - self.checker.add(items)
+            return
+        results = _check_here(self.payloads, items)
+        for idx, record_type, record_id, _s, _e in items:
+            if idx not in results:
+                self.report.payloads_unchecked += 1
+                continue
+            self.sealed.setdefault(record_type, set()).add(record_id)
+            self._result(idx, record_type, record_id, results[idx])
+
+    def _result(self, idx: int, record_type: str, record_id: str, ok: bool | None) -> None:
         if ok is None:
-            missing.append(RecordRef(idx, record_type, record_id))
+            self.missing.append(RecordRef(idx, record_type, record_id))
         elif not ok:
-            out.add(idx, "payload", f"payload of {record_type} {record_id!r} does not match its sealed hash")
+            self.out.add(
+                idx, "payload", f"payload of {record_type} {record_id!r} does not match its sealed hash"
+            )
         else:
-            checked += 1
+            self.report.payloads_checked += 1
             if record_type == "purge":
-                manifests.append(RecordRef(idx, record_type, record_id))
-    report.payloads_checked += checked
-    report.payloads_unchecked += unchecked
-    for idx, data in payloads.get(manifests).items():  # verified above; read which records they purged
-        try:
-            purged.update(int(r[0]) for r in orjson.loads(data or b"")["records"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-            out.add(idx, "payload", f"purge manifest at index {idx} is unreadable")
+                self.manifests.append(RecordRef(idx, record_type, record_id))
+
+    def finish(self) -> None:
+        if self.checker is not None:
+            try:
+                for idx, record_type, record_id, ok in self.checker.results():
+                    self._result(idx, record_type, record_id, ok)
+                unsealed = self.checker.unsealed()
+            finally:
+                self.checker.close()
+        else:
+            unsealed = _unsealed_by_listing(self.payloads, self.sealed)
+        purged: set[int] = set()
+        for idx, data in self.payloads.get(self.manifests).items():  # verified above
+            try:
+                purged.update(int(r[0]) for r in orjson.loads(data or b"")["records"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                self.out.add(idx, "payload", f"purge manifest at index {idx} is unreadable")
+        for ref in self.missing:
+            if ref.idx in purged:
+                self.report.payloads_purged += 1
+            else:
+                self.out.add(
+                    ref.idx,
+                    "payload",
+                    f"payload of {ref.record_type} {ref.record_id!r} is missing and no purge manifest lists it",
+                )
+        for record_type, record_id in unsealed:
+            self.out.add(
+                None, "unsealed", f"{record_type} {record_id!r} is in the store but was never sealed"
+            )
 
 
 def _check_here(
@@ -348,16 +363,8 @@ def _check_here(
     return out
 
 
-def _check_unsealed(payloads: PayloadStore, sealed: dict[str, set[str]], out: _Collector) -> None:
-    """Store rows no entry seals. Counting first spares listing every id when the numbers agree."""
-    count = getattr(payloads, "count", None)
-    if count is not None:
-        counts = {t: count(t) for t in getattr(payloads, "tables", {})}
-        if all(c is None or c == len(sealed.get(t, ())) for t, c in counts.items()):
-            return
-    for record_type, record_id in payloads.record_ids():
-        if record_id not in sealed.get(record_type, ()):
-            out.add(None, "unsealed", f"{record_type} {record_id!r} is in the store but was never sealed")
+def _unsealed_by_listing(payloads: PayloadStore, sealed: dict[str, set[str]]) -> list[tuple[str, str]]:
+    return [(t, r) for t, r in payloads.record_ids() if r not in sealed.get(t, ())]
 
 
 def _check_extra_tiles(keys: list[tuple[int, int, int]], size: int, out: _Collector) -> None:
