@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from accessproof.ledger import EntryError, LedgerError, decode_entry, make_entry
+from accessproof.ledger import EntryError, LedgerError, decode_entry, make_entry, verify_ledger
 from accessproof.ledger.merkle import MemoryTree, leaf_hashes, verify_consistency, verify_inclusion
 from accessproof.ledger.tiles import tile_keys
 
@@ -124,3 +124,19 @@ def test_seal_table_from_a_query(ledger) -> None:
     assert entries[0].time == "2020-01-01T00:00:00Z" and entries[1].time is None
     with pytest.raises(LedgerError, match="missing columns"):
         ledger.seal_table(table.drop_columns(["payload"]))
+
+
+def test_open_read_only_store_and_prove(store_dir, ledger) -> None:
+    import duckdb
+
+    from accessproof.ledger import open_ledger
+    from accessproof.ledger.api import db_path
+
+    ledger.seal(raw_records(20))
+    ledger.checkpoint()
+    ledger.close()
+    conn = duckdb.connect(str(db_path(store_dir)), read_only=True)
+    led = open_ledger(store_dir, conn)
+    assert led.size == 20 and len(led.inclusion_proof(7)) == 5
+    assert verify_ledger(led).ok
+    conn.close()

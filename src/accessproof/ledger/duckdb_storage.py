@@ -60,6 +60,10 @@ class DuckDBLedgerStorage:
         self.conn = conn
 
     def setup(self) -> None:
+        """Create missing ledger tables (nothing to do, and so fine on a read-only connection, if all exist)."""
+        have = {r[0] for r in self.conn.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if {ddl.split()[5] for ddl in SCHEMA} <= have:
+            return
         with self.transaction():
             for ddl in SCHEMA:
                 self.conn.execute(ddl)
