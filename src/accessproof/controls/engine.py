@@ -285,9 +285,11 @@ def data_times(store: Store) -> tuple[datetime | None, datetime | None]:
 
 def parameter_values(control: Control, overrides: dict[str, Any] | None, builtins: dict[str, Any]
                      ) -> dict[str, Any]:
-    """Defaults, then overrides naming a declared parameter (``name`` or ``<control id>.name``)."""
+    """Defaults, then overrides naming a declared parameter: ``name`` (every control declaring it), then
+    ``<control id>.name`` (this control only; it wins)."""
     values = {**control.defaults}
-    for k, v in (overrides or {}).items():
+    items = sorted((overrides or {}).items(), key=lambda kv: "." in kv[0])
+    for k, v in items:
         cid, dot, name = k.rpartition(".")
         if dot and cid != control.id:
             continue

@@ -270,12 +270,13 @@ def load_policy_tables(store: Store, policy: Policy) -> None:
 # ---------------------------------------------------------------- check
 
 def check_policy(store: Store, policy: Policy) -> list[dict[str, str]]:
-    """Problems of ``policy`` against what the store has seen: one dict per problem (``kind``, ``item``,
-    ``message``). Kinds: ``unknown-entitlement`` (an entry matching no entitlement in any event, interval or
-    governance scope), ``unknown-owner`` (an owner handle or title naming no single person),
-    ``unknown-course`` (a training course no attestation names), ``unknown-service-account``,
-    ``uncovered-entitlement`` (an entitlement held or granted in the store that no entry covers).
-    Unknown roles and class names are rejected when the file is loaded."""
+    """Problems of ``policy`` against what the store has seen: one dict per problem (``level``, ``kind``,
+    ``item``, ``message``). Errors: ``unknown-owner`` (an owner handle or title naming no single current
+    person), ``unknown-course`` (a training course no attestation names), ``unknown-service-account``.
+    Warnings: ``unknown-entitlement`` (an entry matching no entitlement in any event, interval or governance
+    scope — a typo, or access that exists only from before the logs), ``uncovered-entitlement`` (an
+    entitlement granted or held in the store that no entry covers; the defaults apply to it).
+    Unknown roles, classes and conflict references are rejected when the file is loaded."""
     from accessproof.controls.prelude import build_prelude, ensure_linked
 
     ensure_linked(store)
@@ -287,13 +288,13 @@ def check_policy(store: Store, policy: Policy) -> list[dict[str, str]]:
         WHERE NOT EXISTS (SELECT 1 FROM ctl_entitlement_policy c WHERE c.entry_id = p.entry_id)
           AND NOT EXISTS (SELECT 1 FROM ctl_request_policy c WHERE c.entry_id = p.entry_id)
         ORDER BY p.entry_id"""):
-        problems.append({"kind": "unknown-entitlement", "item": r["entry_id"],
+        problems.append({"level": "warning", "kind": "unknown-entitlement", "item": r["entry_id"],
                          "message": f"no entitlement in {r['system_prefix']}* named like "
                                     f"{r['name_like'].replace('%', '*')!r} was ever granted, held or requested"})
     for r in store.query_dicts("""
         SELECT o.handle, o.role, o.entry_id, o.people FROM ctl_policy_owners o WHERE o.person_id IS NULL
         ORDER BY o.entry_id, o.role"""):
-        problems.append({"kind": "unknown-owner", "item": f"{r['entry_id']}:{r['role']}",
+        problems.append({"level": "error", "kind": "unknown-owner", "item": f"{r['entry_id']}:{r['role']}",
                          "message": f"{r['role']} {r['handle']!r} names "
                                     f"{'no person' if not r['people'] else str(r['people']) + ' people'} in HR"})
     courses = {c for e in policy.entitlements for c in (policy.resolved(e).get("conditions") or {}).get("training")
@@ -302,14 +303,14 @@ def check_policy(store: Store, policy: Policy) -> list[dict[str, str]]:
         "SELECT DISTINCT lower(course) FROM wf_current WHERE kind = 'training_attestation' AND course IS NOT NULL")}
     for c in sorted(courses):
         if c.lower() not in seen:
-            problems.append({"kind": "unknown-course", "item": c,
+            problems.append({"level": "error", "kind": "unknown-course", "item": c,
                              "message": f"no training attestation names the course {c!r}"})
     for r in store.query_dicts("""
         SELECT s.system_prefix, s.account FROM policy_service_owners s
         WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.system LIKE s.system_prefix || '%'
                           AND (lower(a.account_id) = s.account OR lower(a.name) = s.account))
         ORDER BY 1, 2"""):
-        problems.append({"kind": "unknown-service-account", "item": f"{r['system_prefix']}:{r['account']}",
+        problems.append({"level": "error", "kind": "unknown-service-account", "item": f"{r['system_prefix']}:{r['account']}",
                          "message": "no account of that name was seen in the system"})
     for r in store.query_dicts("""
         SELECT DISTINCT i.system, i.entitlement_type, i.entitlement FROM ctl_entitlements i
@@ -317,7 +318,7 @@ def check_policy(store: Store, policy: Policy) -> list[dict[str, str]]:
           AND NOT EXISTS (SELECT 1 FROM ctl_entitlement_policy c WHERE c.system = i.system
                           AND c.entitlement_type = i.entitlement_type AND c.entitlement_key = i.entitlement_key)
         ORDER BY 1, 2, 3"""):
-        problems.append({"kind": "uncovered-entitlement", "item": f"{r['system']}:{r['entitlement']}",
+        problems.append({"level": "warning", "kind": "uncovered-entitlement", "item": f"{r['system']}:{r['entitlement']}",
                          "message": f"{r['entitlement_type']} {r['entitlement']!r} in {r['system']} "
                                     "has no policy entry (defaults apply)"})
     return problems

@@ -16,7 +16,7 @@ SELECT 'access:' || system || ':' || account_id || ':' || entitlement_type || ':
        CASE WHEN days > max_duration_days THEN 'alarm' ELSE 'ok' END AS status,
        CASE WHEN days > max_duration_days
               THEN entitlement_type || ' ' || entitlement || ' held ' || CAST(round(days, 1) AS VARCHAR)
-                   || ' days since ' || CAST(CAST(granted_at AS DATE) AS VARCHAR)
+                   || ' days since ' || CAST(granted_at AS VARCHAR)
                    || CASE WHEN removed_at IS NULL OR removed_at > CAST($as_of AS TIMESTAMPTZ) THEN ' (still held)'
                            ELSE '' END
                    || '; policy ' || entry_id || ' allows ' || CAST(max_duration_days AS VARCHAR)

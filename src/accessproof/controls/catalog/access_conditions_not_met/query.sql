@@ -13,25 +13,25 @@ WITH iv AS (
     AND (p.training IS NOT NULL OR p.supplier_qualified OR p.environments IS NOT NULL)
 ), training AS (
   SELECT v.system, v.account_id, v.entitlement_type, v.entitlement_key, v.at_grant, t.course,
-         bool_or(c.completed <= v.at_grant
-                 AND v.at_grant < c.valid_until + CAST($valid_until_grace_hours AS DOUBLE) * INTERVAL '1 hour')
+         coalesce(bool_or(c.completed <= v.at_grant
+                 AND v.at_grant < c.valid_until + CAST($valid_until_grace_hours AS DOUBLE) * INTERVAL '1 hour'), false)
            AS ok_grant,
-         bool_or(v.at_now IS NULL OR (c.completed <= v.at_now
-                 AND v.at_now < c.valid_until + CAST($valid_until_grace_hours AS DOUBLE) * INTERVAL '1 hour'))
-           AS ok_now,
+         coalesce(bool_or(v.at_now IS NULL OR (c.completed <= v.at_now
+                 AND v.at_now < c.valid_until + CAST($valid_until_grace_hours AS DOUBLE) * INTERVAL '1 hour')),
+                  bool_or(v.at_now IS NULL)) AS ok_now,
          max(c.record_id) AS record_id
   FROM iv v JOIN policy_training t ON t.entry_id = v.entry_id
   LEFT JOIN ctl_training c ON c.person_id = v.person_id AND c.course = lower(trim(t.course))
   GROUP BY v.system, v.account_id, v.entitlement_type, v.entitlement_key, v.at_grant, t.course
 ), supplier AS (
   SELECT v.system, v.account_id, v.entitlement_type, v.entitlement_key, v.at_grant, p.supplier_id, s.record_id,
-         (s.supplier_id IS NOT NULL
+         coalesce(s.supplier_id IS NOT NULL
           AND s.qualification IN (SELECT value FROM policy_settings WHERE key = 'qualified_supplier_status')
           AND (s.contract_start IS NULL OR s.contract_start <= v.at_grant)
-          AND (s.contract_end IS NULL OR s.contract_end > v.at_grant)) AS ok_grant,
-         (v.at_now IS NULL OR (s.supplier_id IS NOT NULL
+          AND (s.contract_end IS NULL OR s.contract_end > v.at_grant), false) AS ok_grant,
+         coalesce(v.at_now IS NULL OR (s.supplier_id IS NOT NULL
           AND s.qualification IN (SELECT value FROM policy_settings WHERE key = 'qualified_supplier_status')
-          AND (s.contract_end IS NULL OR s.contract_end > v.at_now))) AS ok_now
+          AND (s.contract_end IS NULL OR s.contract_end > v.at_now)), false) AS ok_now
   FROM iv v JOIN persons_current p ON p.person_id = v.person_id AND p.supplier_id IS NOT NULL
   LEFT JOIN ctl_suppliers s ON s.supplier_id = p.supplier_id
   WHERE v.supplier_qualified

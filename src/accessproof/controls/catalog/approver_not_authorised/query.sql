@@ -71,7 +71,7 @@ SELECT 'request:' || q.system || ':' || q.record_id AS resource,
                  AND q.transferred_later IS NOT NULL
                  AND count(v.requirement) FILTER (WHERE v.satisfied_by IS NULL AND v.roles <> 'manager') = 0
               THEN 'approved by ' || coalesce(max(ap.approvers), 'nobody') || ', not in the current management '
-                   || 'chain; the subject transferred on ' || CAST(CAST(q.transferred_later AS DATE) AS VARCHAR)
+                   || 'chain; the subject transferred on ' || CAST(q.transferred_later AS VARCHAR)
                    || ' and HR exports no manager history'
             WHEN count(v.requirement) FILTER (WHERE v.satisfied_by IS NULL) > 0
               THEN 'policy ' || q.entry_id || ' requires approval by '

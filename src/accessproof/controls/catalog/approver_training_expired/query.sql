@@ -21,9 +21,9 @@ SELECT 'approval:' || d.system || ':' || d.approval_id || ':' || lower(d.approve
             WHEN b.valid_record IS NOT NULL
               THEN d.approver || ' held current ' || d.course_name || ' (' || b.valid_record || ')'
             WHEN b.last_valid_until IS NOT NULL
-              THEN d.approver || ' approved ' || d.request_id || ' on ' || CAST(CAST(d.decided AS DATE) AS VARCHAR)
+              THEN d.approver || ' approved ' || d.request_id || ' on ' || CAST(d.decided AS VARCHAR)
                    || ' but their ' || d.course_name || ' training (' || b.last_record || ') was valid only until '
-                   || CAST(CAST(b.last_valid_until AS DATE) AS VARCHAR)
+                   || CAST(b.last_valid_until AS VARCHAR)
             ELSE d.approver || ' approved ' || d.request_id || ' with no completed ' || d.course_name
                  || ' training' END AS reason,
        [d.approval_id, d.approval_raw_id, d.request_id, d.request_raw_id, coalesce(b.valid_record, b.last_record)]

@@ -6,7 +6,7 @@ SELECT 'credential:' || i.system || ':' || i.account_id || ':' || i.entitlement_
        CASE WHEN i.granted_at IS NOT NULL
                  AND i.granted_at < CAST($as_of AS TIMESTAMPTZ) - CAST($max_age_days AS DOUBLE) * INTERVAL '1 day'
               THEN i.entitlement || ' ' || coalesce(i.entitlement_id, '') || ' of ' || coalesce(i.account_name, i.account_id)
-                   || ' created ' || CAST(CAST(i.granted_at AS DATE) AS VARCHAR) || ', not rotated for '
+                   || ' created ' || CAST(i.granted_at AS VARCHAR) || ', not rotated for '
                    || CAST(CAST(floor((epoch(CAST($as_of AS TIMESTAMPTZ)) - epoch(i.granted_at)) / 86400) AS INTEGER)
                            AS VARCHAR) || ' days (max ' || CAST($max_age_days AS VARCHAR) || ')'
             WHEN i.granted_at IS NULL

@@ -8,9 +8,11 @@ WITH enabled AS (
     AND (removed_at IS NULL OR removed_at > CAST($as_of AS TIMESTAMPTZ))
   GROUP BY system, account_id
 ), used AS (
-  SELECT system, account_id, max(time) AS last_used, arg_max(event_id, time) AS event_id
-  FROM ctl_activity WHERE time <= CAST($as_of AS TIMESTAMPTZ)
-  GROUP BY system, account_id
+  SELECT system, account_id, time AS last_used, event_id FROM (
+    SELECT system, account_id, time, event_id,
+           row_number() OVER (PARTITION BY system, account_id ORDER BY time DESC, event_id) AS rn
+    FROM ctl_activity WHERE time <= CAST($as_of AS TIMESTAMPTZ)
+  ) x WHERE rn = 1
 )
 SELECT 'account:' || a.system || ':' || a.account_id AS resource,
        CASE WHEN u.last_used >= CAST($as_of AS TIMESTAMPTZ) - CAST($dormant_days AS DOUBLE) * INTERVAL '1 day'
@@ -22,18 +24,18 @@ SELECT 'account:' || a.system || ':' || a.account_id AS resource,
                  <= CAST($as_of AS TIMESTAMPTZ) - CAST($dormant_days AS DOUBLE) * INTERVAL '1 day' THEN 'alarm'
             ELSE 'skip' END AS status,
        CASE WHEN u.last_used >= CAST($as_of AS TIMESTAMPTZ) - CAST($dormant_days AS DOUBLE) * INTERVAL '1 day'
-              THEN 'last used ' || CAST(CAST(u.last_used AS DATE) AS VARCHAR)
+              THEN 'last used ' || CAST(u.last_used AS VARCHAR)
             WHEN e.granted_at > CAST($as_of AS TIMESTAMPTZ) - CAST($dormant_days AS DOUBLE) * INTERVAL '1 day'
-              THEN 'created ' || CAST(CAST(e.granted_at AS DATE) AS VARCHAR) || ', less than '
+              THEN 'created ' || CAST(e.granted_at AS VARCHAR) || ', less than '
                    || CAST($dormant_days AS VARCHAR) || ' days ago'
             WHEN u.last_used IS NOT NULL
-              THEN coalesce(a.name, a.account_id) || ' not used since ' || CAST(CAST(u.last_used AS DATE) AS VARCHAR)
+              THEN coalesce(a.name, a.account_id) || ' not used since ' || CAST(u.last_used AS VARCHAR)
                    || ' (' || CAST(CAST(floor((epoch(CAST($as_of AS TIMESTAMPTZ)) - epoch(u.last_used)) / 86400)
                                       AS INTEGER) AS VARCHAR) || ' days)'
             WHEN CAST($period_start AS TIMESTAMPTZ)
                  <= CAST($as_of AS TIMESTAMPTZ) - CAST($dormant_days AS DOUBLE) * INTERVAL '1 day'
               THEN coalesce(a.name, a.account_id) || ' has not been used since the logs begin ('
-                   || CAST(CAST($period_start AS DATE) AS VARCHAR) || ')'
+                   || CAST($period_start AS VARCHAR) || ')'
             ELSE 'no use recorded, and the logs cover less than ' || CAST($dormant_days AS VARCHAR) || ' days'
        END AS reason,
        [u.event_id, e.grant_event_id] AS evidence_ids,

@@ -12,11 +12,11 @@ SELECT 'exception:' || trigger_record_id || ':' || system || ':' || account_id |
                  AND latency_hours <= CAST($grace_hours AS DOUBLE)
               THEN 'removed ' || CAST(latency_hours AS VARCHAR) || ' h after ' || trigger_record_id || ' expired'
             WHEN removed_at IS NOT NULL AND removed_at <= CAST($as_of AS TIMESTAMPTZ)
-              THEN trigger_record_id || ' expired on ' || CAST(CAST(due_at AS DATE) AS VARCHAR) || '; '
+              THEN trigger_record_id || ' expired on ' || CAST(due_at AS VARCHAR) || '; '
                    || entitlement_type || ' ' || entitlement || ' removed only ' || CAST(latency_hours AS VARCHAR)
                    || ' h later'
             WHEN (epoch(CAST($as_of AS TIMESTAMPTZ)) - epoch(due_at)) / 3600.0 > CAST($grace_hours AS DOUBLE)
-              THEN trigger_record_id || ' expired on ' || CAST(CAST(due_at AS DATE) AS VARCHAR) || '; '
+              THEN trigger_record_id || ' expired on ' || CAST(due_at AS VARCHAR) || '; '
                    || entitlement_type || ' ' || entitlement || ' is still held'
             ELSE 'exception expired; removal still within the grace period' END AS reason,
        [trigger_record_id, trigger_raw_id, grant_event_id, removal_event_id, removal_raw_id] AS evidence_ids,

@@ -15,7 +15,7 @@ SELECT 'exception:' || x.system || ':' || x.record_id AS resource,
                      CASE WHEN nullif(trim(x.compensating_control), '') IS NULL THEN 'a compensating control' END,
                      CASE WHEN x.expires > x.valid_from + CAST($max_exception_days AS DOUBLE) * INTERVAL '1 day'
                           THEN 'an expiry within ' || CAST($max_exception_days AS VARCHAR) || ' days' END)
-            ELSE 'owner ' || x.owner || ', expires ' || CAST(CAST(x.expires AS DATE) AS VARCHAR)
+            ELSE 'owner ' || x.owner || ', expires ' || CAST(x.expires AS VARCHAR)
                  || ', compensating control recorded' END AS reason,
        [x.record_id, x.raw_id] AS evidence_ids,
        x.person_id, x.scope, x.record_id AS exception_id, x.owner, x.valid_from, x.expires,

@@ -17,7 +17,7 @@ SELECT 'account:' || a.system || ':' || a.account_id AS resource,
        CASE WHEN a.status = 'orphan' AND (h.open_accesses IS NOT NULL OR u.last_used IS NOT NULL)
               THEN coalesce(a.name, a.account_id) || ' maps to no person (' || a.reason || ')'
                    || coalesce('; holds ' || CAST(h.open_accesses AS VARCHAR) || ' accesses', '')
-                   || coalesce('; last used ' || CAST(CAST(u.last_used AS DATE) AS VARCHAR), '')
+                   || coalesce('; last used ' || CAST(u.last_used AS VARCHAR), '')
             WHEN a.status = 'orphan' THEN coalesce(a.name, a.account_id) || ' maps to no person but held no '
                  || 'access and did not act in the period'
             WHEN a.status = 'conflict' THEN 'identity conflict: ' || a.reason

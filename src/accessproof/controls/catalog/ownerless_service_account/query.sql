@@ -10,6 +10,12 @@ WITH reg AS (
   LEFT JOIN reg r ON a.system LIKE r.system_prefix || '%'
     AND (lower(a.account_id) = r.account OR lower(coalesce(a.name, '')) = r.account)
   WHERE a.kind = 'service'
+), ev AS (
+  SELECT system, account_id, min(event_id) AS event_id, min(raw_id) AS raw_id FROM access_events
+  GROUP BY system, account_id
+), used AS (
+  SELECT system, account_id, max(event_id) AS event_id FROM ctl_activity
+  WHERE time <= CAST($as_of AS TIMESTAMPTZ) GROUP BY system, account_id
 ), o AS (
   SELECT acc.*, coalesce(acc.owner_person_id, acc.policy_owner_id) AS owner_id,
          coalesce(acc.owner, acc.policy_owner) AS owner_text,
@@ -27,9 +33,11 @@ SELECT 'account:' || o.system || ':' || o.account_id AS resource,
               THEN coalesce(o.name, o.account_id) || ': owner ' || o.owner_text || ' names no single current person'
             WHEN p.terminated IS NOT NULL AND p.terminated <= CAST($as_of AS TIMESTAMPTZ)
               THEN coalesce(o.name, o.account_id) || ': owner ' || o.owner_text || ' left on '
-                   || CAST(CAST(p.terminated AS DATE) AS VARCHAR)
+                   || CAST(p.terminated AS VARCHAR)
             ELSE 'owned by ' || o.owner_text || ' (' || o.owner_from || ')' END AS reason,
-       [p.raw_id] AS evidence_ids,
+       [ev.event_id, ev.raw_id, u.event_id, p.raw_id] AS evidence_ids,
        o.system, o.account_id, o.name AS account_name, o.kind_basis, o.owner_text AS owner, o.owner_id,
        o.owner_from, o.first_seen, o.last_seen
 FROM o LEFT JOIN persons_current p ON p.person_id = o.owner_id
+LEFT JOIN ev ON ev.system = o.system AND ev.account_id = o.account_id
+LEFT JOIN used u ON u.system = o.system AND u.account_id = o.account_id

@@ -15,7 +15,7 @@ SELECT 'recert:' || trigger_record_id || ':' || system || ':' || account_id || '
                    || CAST(latency_hours AS VARCHAR) || ' h later'
             WHEN (epoch(CAST($as_of AS TIMESTAMPTZ)) - epoch(due_at)) / 3600.0 > CAST($grace_hours AS DOUBLE)
               THEN 'review ' || trigger_record_id || ' decided to revoke ' || entitlement || ' on '
-                   || CAST(CAST(due_at AS DATE) AS VARCHAR) || '; still held'
+                   || CAST(due_at AS VARCHAR) || '; still held'
             ELSE 'revoke decided; removal still within the grace period' END AS reason,
        [trigger_record_id, trigger_raw_id, grant_event_id, removal_event_id, removal_raw_id] AS evidence_ids,
        person_id, system, account_id, entitlement_type, entitlement, entitlement_id,

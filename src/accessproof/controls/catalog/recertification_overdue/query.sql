@@ -29,13 +29,13 @@ SELECT 'access:' || h.system || ':' || h.account_id || ':' || h.entitlement_type
               THEN 'ok'
             ELSE 'alarm' END AS status,
        CASE WHEN l.reviewed >= CAST($as_of AS TIMESTAMPTZ) - CAST($review_interval_days AS DOUBLE) * INTERVAL '1 day'
-              THEN 'recertified ' || CAST(CAST(l.reviewed AS DATE) AS VARCHAR) || ' (' || l.record_id || ')'
+              THEN 'recertified ' || CAST(l.reviewed AS VARCHAR) || ' (' || l.record_id || ')'
             WHEN h.granted_at > CAST($as_of AS TIMESTAMPTZ) - CAST($review_interval_days AS DOUBLE) * INTERVAL '1 day'
-              THEN 'granted ' || CAST(CAST(h.granted_at AS DATE) AS VARCHAR) || ', first review not yet due'
+              THEN 'granted ' || CAST(h.granted_at AS VARCHAR) || ', first review not yet due'
             WHEN l.reviewed IS NOT NULL
-              THEN 'last recertified ' || CAST(CAST(l.reviewed AS DATE) AS VARCHAR) || ', more than '
+              THEN 'last recertified ' || CAST(l.reviewed AS VARCHAR) || ', more than '
                    || CAST($review_interval_days AS VARCHAR) || ' days ago'
-            ELSE 'held since ' || coalesce(CAST(CAST(h.granted_at AS DATE) AS VARCHAR), 'before the logs')
+            ELSE 'held since ' || coalesce(CAST(h.granted_at AS VARCHAR), 'before the logs')
                  || ' and never recertified' END AS reason,
        [h.grant_event_id, h.grant_raw_id, l.record_id] AS evidence_ids,
        h.person_id, h.system, h.account_id, h.entitlement_type, h.entitlement, h.entitlement_id, h.granted_at,

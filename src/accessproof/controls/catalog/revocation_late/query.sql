@@ -21,7 +21,7 @@ SELECT 'trigger:' || trigger_kind || ':' || trigger_record_id || ':' || person_i
             ELSE 'ok' END AS status,
        CASE WHEN count(removed) = 0 THEN 'nothing removed yet (see revocation_missing)'
             WHEN bool_or(removed IS NOT NULL AND hours > sla)
-              THEN trigger_kind || ' ' || CAST(CAST(min(due_at) AS DATE) AS VARCHAR) || ' (' || trigger_record_id
+              THEN trigger_kind || ' ' || CAST(min(due_at) AS VARCHAR) || ' (' || trigger_record_id
                    || '): ' || CAST(count(*) FILTER (WHERE removed IS NOT NULL AND hours > sla) AS VARCHAR)
                    || ' of ' || CAST(count(*) AS VARCHAR) || ' accesses in ' || system || ' removed after the SLA, '
                    || 'the last ' || CAST(max(hours) FILTER (WHERE removed IS NOT NULL) AS VARCHAR)

@@ -20,7 +20,7 @@ SELECT 'trigger:' || trigger_kind || ':' || trigger_record_id || ':' || person_i
             WHEN bool_or(removed IS NULL) THEN 'info'
             ELSE 'ok' END AS status,
        CASE WHEN bool_or(removed IS NULL AND open_hours > sla)
-              THEN trigger_kind || ' ' || CAST(CAST(min(due_at) AS DATE) AS VARCHAR) || ' (' || trigger_record_id
+              THEN trigger_kind || ' ' || CAST(min(due_at) AS VARCHAR) || ' (' || trigger_record_id
                    || '): ' || CAST(count(*) FILTER (WHERE removed IS NULL) AS VARCHAR) || ' of '
                    || CAST(count(*) AS VARCHAR) || ' accesses in ' || system || ' still held: '
                    || string_agg(DISTINCT CASE WHEN removed IS NULL THEN entitlement_type || ' ' || entitlement END, '; ')

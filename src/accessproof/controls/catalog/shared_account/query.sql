@@ -18,7 +18,7 @@ SELECT 'account:' || a.system || ':' || a.account_id AS resource,
                    || ' addresses on one day, and from ' || CAST($min_ips_per_day AS VARCHAR) || ' or more on '
                    || CAST(p.busy_days AS VARCHAR) || ' of ' || CAST(p.active_days AS VARCHAR) || ' active days'
             ELSE 'at most ' || CAST(p.max_ips AS VARCHAR) || ' addresses a day' END AS reason,
-       list_slice(p.ids, 1, 10) AS evidence_ids,
+       p.ids[1:10] AS evidence_ids,
        a.person_id, a.system, a.account_id, a.name AS account_name, a.status AS identity_status, p.max_ips,
        p.busy_days, p.active_days
 FROM accounts a JOIN per p ON p.system = a.system AND p.account_id = a.account_id

@@ -31,9 +31,9 @@ SELECT 'person:' || s.person_id || ':' || s.conflict_id AS resource,
        CASE WHEN count(o.conflict_id) > 0 THEN 'alarm' ELSE 'ok' END AS status,
        CASE WHEN count(o.conflict_id) > 0
               THEN s.person_id || ' held ' || max(o.ent_a) || ' and ' || max(o.ent_b) || ' together from '
-                   || CAST(CAST(min(o.since) AS DATE) AS VARCHAR)
+                   || CAST(min(o.since) AS VARCHAR)
                    || CASE WHEN max(o.until) >= CAST($as_of AS TIMESTAMPTZ) THEN ' (still held)'
-                           ELSE ' to ' || CAST(CAST(max(o.until) AS DATE) AS VARCHAR) END
+                           ELSE ' to ' || CAST(max(o.until) AS VARCHAR) END
                    || ': ' || max(s.description)
             ELSE 'held only one side of ' || s.conflict_id END AS reason,
        list(DISTINCT o.ev_a) || list(DISTINCT o.ev_b) || list(DISTINCT o.raw_a) || list(DISTINCT o.raw_b)

@@ -29,13 +29,13 @@ SELECT 'supplier:' || supplier_id || ':' || person_id || ':' || system AS resour
        CASE WHEN bool_or(granted_after)
               THEN 'granted ' || string_agg(DISTINCT CASE WHEN granted_after THEN entitlement END, '; ')
                    || ' after the contract of ' || supplier_id || ' ended on '
-                   || CAST(CAST(min(due_at) AS DATE) AS VARCHAR)
+                   || CAST(min(due_at) AS VARCHAR)
             WHEN bool_or(removed IS NULL AND hours > CAST($grace_hours AS DOUBLE))
-              THEN 'contract of ' || supplier_id || ' ended on ' || CAST(CAST(min(due_at) AS DATE) AS VARCHAR)
+              THEN 'contract of ' || supplier_id || ' ended on ' || CAST(min(due_at) AS VARCHAR)
                    || '; still held in ' || system || ': '
                    || string_agg(DISTINCT CASE WHEN removed IS NULL THEN entitlement_type || ' ' || entitlement END, '; ')
             WHEN bool_or(hours > CAST($grace_hours AS DOUBLE))
-              THEN 'contract of ' || supplier_id || ' ended on ' || CAST(CAST(min(due_at) AS DATE) AS VARCHAR)
+              THEN 'contract of ' || supplier_id || ' ended on ' || CAST(min(due_at) AS VARCHAR)
                    || '; access in ' || system || ' removed only ' || CAST(round(max(hours), 1) AS VARCHAR) || ' h later'
             WHEN bool_or(removed IS NULL) THEN 'contract ended; removal still within the grace period'
             ELSE 'every access removed when the contract ended' END AS reason,

@@ -22,11 +22,11 @@ SELECT 'person:' || p.person_id AS resource,
                    || '; ' || p.person_id || ' holds ' || CAST(h.accesses AS VARCHAR) || ' accesses in ' || h.systems
             WHEN s.next_review IS NOT NULL
                  AND s.next_review + CAST($review_grace_days AS DOUBLE) * INTERVAL '1 day' < CAST($as_of AS TIMESTAMPTZ)
-              THEN 'review of supplier ' || s.supplier_id || ' was due on ' || CAST(CAST(s.next_review AS DATE) AS VARCHAR)
+              THEN 'review of supplier ' || s.supplier_id || ' was due on ' || CAST(s.next_review AS VARCHAR)
                    || '; ' || p.person_id || ' still holds ' || CAST(h.accesses AS VARCHAR) || ' accesses in '
                    || h.systems
             ELSE 'supplier ' || s.supplier_id || ' qualified, review due '
-                 || coalesce(CAST(CAST(s.next_review AS DATE) AS VARCHAR), '(none set)') END AS reason,
+                 || coalesce(CAST(s.next_review AS VARCHAR), '(none set)') END AS reason,
        [s.record_id, s.raw_id, p.raw_id, h.some_grant] AS evidence_ids,
        p.person_id, p.supplier_id, s.qualification, s.next_review, s.contract_end, h.accesses, h.systems
 FROM persons_current p

@@ -11,10 +11,10 @@ SELECT 'end-date:' || trigger_record_id || ':' || system || ':' || account_id ||
                  AND latency_hours <= CAST($grace_hours AS DOUBLE)
               THEN 'removed ' || CAST(latency_hours AS VARCHAR) || ' h after the end date'
             WHEN removed_at IS NOT NULL AND removed_at <= CAST($as_of AS TIMESTAMPTZ)
-              THEN entitlement_type || ' ' || entitlement || ' was to end on ' || CAST(CAST(due_at AS DATE) AS VARCHAR)
+              THEN entitlement_type || ' ' || entitlement || ' was to end on ' || CAST(due_at AS VARCHAR)
                    || ' (' || trigger_record_id || ') but was removed ' || CAST(latency_hours AS VARCHAR) || ' h later'
             WHEN (epoch(CAST($as_of AS TIMESTAMPTZ)) - epoch(due_at)) / 3600.0 > CAST($grace_hours AS DOUBLE)
-              THEN entitlement_type || ' ' || entitlement || ' was to end on ' || CAST(CAST(due_at AS DATE) AS VARCHAR)
+              THEN entitlement_type || ' ' || entitlement || ' was to end on ' || CAST(due_at AS VARCHAR)
                    || ' (' || trigger_record_id || ') and is still held'
             ELSE 'end date reached, removal still within the grace period' END AS reason,
        [trigger_record_id, trigger_raw_id, grant_event_id, removal_event_id, removal_raw_id] AS evidence_ids,
