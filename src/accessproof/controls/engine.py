@@ -347,9 +347,15 @@ def assess(store: Store, select: str | Sequence[str] | None = None, *,
     chosen = select_controls(catalogue, select)
     ensure_linked(store, config)
     pol = as_policy(policy)
-    load_policy_tables(store, pol)
-    build_prelude(store, config)
-    F.ensure_tables(store)
+    store.execute("BEGIN TRANSACTION")
+    try:
+        load_policy_tables(store, pol)
+        build_prelude(store, config)
+        F.ensure_tables(store)
+        store.execute("COMMIT")
+    except BaseException:
+        store.execute("ROLLBACK")
+        raise
     period_start, horizon = data_times(store)
     as_of = as_of or horizon or datetime.now(UTC)
     builtins = {"as_of": as_of, "period_start": period_start or as_of}
@@ -357,18 +363,23 @@ def assess(store: Store, select: str | Sequence[str] | None = None, *,
     for control in chosen:
         values = parameter_values(control, params, builtins)
         run = F.new_run(assessment, control, values)
+        # one transaction per control: its rows, findings and run row land together (and the write-ahead
+        # log is synced once, not once per statement); a failing query rolls back only its own control
+        store.execute("BEGIN TRANSACTION")
         try:
             run["query_seconds"] = round(run_query(store, control, values), 4)
             F.record_results(store, control, run)
             F.update_findings(store, control, run)
             run["status"] = "completed"
         except Exception as e:
+            store.execute("ROLLBACK")
+            store.execute("BEGIN TRANSACTION")
             run["status"] = "error"
             run["error_message"] = str(e).splitlines()[0][:500] if str(e) else type(e).__name__
             run["error"] = 1
-        finally:
-            store.execute("DROP TABLE IF EXISTS _ctl_out")
+        store.execute("DROP TABLE IF EXISTS _ctl_out")
         F.finish_run(store, run)
+        store.execute("COMMIT")
         assessment.runs.append(run)
     assessment.seconds = time.perf_counter() - t_all
     return assessment
