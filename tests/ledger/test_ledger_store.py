@@ -140,3 +140,13 @@ def test_open_read_only_store_and_prove(store_dir, ledger) -> None:
     assert led.size == 20 and len(led.inclusion_proof(7)) == 5
     assert verify_ledger(led).ok
     conn.close()
+
+
+def test_database_leaf_hashes_equal_python_ones(ledger) -> None:
+    from accessproof.ledger.merkle import leaf_hashes
+
+    ledger.seal(raw_records(700))
+    assert ledger.storage.leaf_hashes_blob(0, 700) == b"".join(leaf_hashes(_all_entries(ledger)))
+    assert ledger.storage.leaf_hashes_blob(0, 701) is None  # one missing
+    ledger.storage.conn.execute("DELETE FROM ledger_entries WHERE idx = 5")
+    assert ledger.storage.leaf_hashes_blob(0, 700) is None

@@ -134,6 +134,19 @@ class DuckDBLedgerStorage:
         ).to_arrow_table()
         return table.column(0).to_pylist(), table.column(1).to_pylist()
 
+    def leaf_hashes_blob(self, start: int, end: int) -> bytes | None:
+        """SHA-256(0x00 ‖ entry) of entries [start, end) concatenated, computed by DuckDB; None unless
+        exactly those indexes are stored, once each (the caller then locates the gap itself)."""
+        rows = self.conn.execute(
+            "SELECT count(*), count(DISTINCT idx), min(idx), max(idx), "
+            "string_agg(sha256('\\x00'::BLOB || entry), '' ORDER BY idx) "
+            f"FROM ledger_entries WHERE idx >= {int(start)} AND idx < {int(end)}"
+        ).fetchall()
+        n, distinct, lo, hi, hexes = rows[0]
+        if n != end - start or distinct != n or lo != start or hi != end - 1:
+            return None
+        return bytes.fromhex(hexes)
+
     def find_entries(
         self, *, record_id: str | None = None, record_types: list[str] | None = None
     ) -> list[tuple[int, bytes]]:
