@@ -164,3 +164,32 @@ def test_anna_and_ben_are_who_the_cases_say(org):
     store, _ = org
     ids = {r["email"]: r["person_id"] for r in store.query_dicts("SELECT person_id, email FROM persons_current")}
     assert ids[ANNA] == "W-1" and ids[BEN] == "W-2"
+
+
+def test_exception_without_expiry_is_a_finding(tmp_path):
+    """The bundled QMS mapping rejects an exception without expiry; a site whose export allows it reads it
+    with its own mapping, and the control reports it."""
+    from accessproof.ingest import ingest_paths
+    from tests.controls.org import EXC_COLUMNS
+    from tests.linking.vendor import write_csv
+
+    store = open_store(tmp_path / "s")
+    mapping = {"description": "exceptions, expiry optional", "system": "qms:cq", "record": "workflow",
+               "kind": "exception", "format": "csv", "timezone": "Europe/Berlin", "date_format": "%d.%m.%Y",
+               "id": "Exception ID",
+               "fields": {"subject": "Subject", "scope": "Entitlement", "owner": "Owner",
+                          "compensating_control": "Compensating Control",
+                          "approvers": {"column": "Approved By", "split": ";"}, "decided": "Approved On",
+                          "effective": "Valid From", "expires": "Expiry Date",
+                          "status": {"column": "Status", "lower": True}},
+               "required": ["subject", "scope"]}
+    row = {"Exception ID": "EXC-9", "Subject": ANNA, "System": "Okta", "Entitlement": "Okta group: vpn-users",
+           "Justification": "x", "Compensating Control": "weekly review", "Owner": "quinn.quality@acme.com",
+           "Approved By": "quinn.quality@acme.com", "Approved On": "01.03.2025", "Valid From": "01.03.2025",
+           "Expiry Date": "", "Status": "Approved"}
+    s = ingest_paths(store, "csv", [write_csv(tmp_path / "exc.csv", EXC_COLUMNS, [row])], options={"mapping": mapping})
+    assert s.accepted == 1 and s.quarantined == 0
+    a = assess(store, ["exception_incomplete"], policy=POLICY)
+    (r,) = results(store, a, "exception_incomplete")
+    assert r["status"] == "alarm" and "an expiry" in r["reason"] and "owner" not in r["reason"]
+    store.close()
