@@ -139,6 +139,8 @@ def assess_cmd(
         "Override a parameter: name=value (every control declaring it) or control_id.name=value."))] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Assess as of this time (default: latest event).")
                      ] = None,
+    relink: Annotated[bool, typer.Option("--relink", help="Re-run identity resolution and linking first.")
+                      ] = False,
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.table,
 ) -> None:
     """Run the controls; store results, runs and findings; print a run per control."""
@@ -152,7 +154,8 @@ def assess_cmd(
             raise ValueError(str(e)) from None
     s = open_store(store)
     try:
-        a = assess(s, select, controls_dir=controls_dir, params=_params(param), policy=policy, as_of=when)
+        a = assess(s, select, controls_dir=controls_dir, params=_params(param), policy=policy, as_of=when,
+                   relink=relink)
     finally:
         s.close()
     cols = ["control_id", "status", "population", "ok", "alarm", "skip", "info", "error", "seconds", "error_message"]

@@ -325,12 +325,12 @@ def run_query(store: Store, control: Control, values: dict[str, Any], table: str
 def assess(store: Store, select: str | Sequence[str] | None = None, *,
            controls_dir: str | Path | Sequence[str | Path] | None = None,
            params: dict[str, Any] | None = None, policy: Any = None, as_of: datetime | None = None,
-           config: Any = None, catalogue: dict[str, Control] | None = None) -> Assessment:
+           config: Any = None, catalogue: dict[str, Control] | None = None, relink: bool = False) -> Assessment:
     """Run the selected controls and record the results.
 
-    Links the store first if it has not been linked, loads the access ``policy`` (default: the packaged
-    demo policy) into ``policy_*`` tables, builds the shared ``ctl_*`` views, then per control: runs the
-    query, stores every row in ``control_results``, a ``control_runs`` row (population, counts by status,
+    Links the store first if it has not been linked (``relink=True``: always, e.g. after new ingests),
+    loads the access ``policy`` (default: the packaged demo policy) into ``policy_*`` tables, builds the
+    shared ``ctl_*`` views, then per control, in one transaction: runs the query, stores every row in ``control_results``, a ``control_runs`` row (population, counts by status,
     parameters, policy digest, a digest of the results) and updates ``findings`` (new alarms open, alarms
     seen again keep their first_seen, findings no longer alarming are resolved, resolved ones that alarm
     again reopen; findings inside an approved, unexpired exception's scope are ``excepted``).
@@ -345,7 +345,12 @@ def assess(store: Store, select: str | Sequence[str] | None = None, *,
     t_all = time.perf_counter()
     catalogue = catalogue if catalogue is not None else load_catalogue(controls_dir)
     chosen = select_controls(catalogue, select)
-    ensure_linked(store, config)
+    if relink:
+        from accessproof.linking.link import link_all
+
+        link_all(store, config)
+    else:
+        ensure_linked(store, config)
     pol = as_policy(policy)
     store.execute("BEGIN TRANSACTION")
     try:
