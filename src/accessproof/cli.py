@@ -225,6 +225,9 @@ def demo(
     months: Annotated[int, typer.Option(help="Length of the period.")] = 6,
     seed: Annotated[int, typer.Option(help="Seed of the simulation.")] = 7,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+    score: Annotated[bool, typer.Option("--score", help=(
+        "Compare findings with the simulator's ground truth: precision and recall per control "
+        "(with --json: one object, control id -> {precision, recall, tp, fp, fn})."))] = False,
 ) -> None:
     """The main job: simulate a company, ingest its exports, seal, link, test controls, write a report."""
     from accessproof.demo.run import run_demo
@@ -240,6 +243,11 @@ def demo(
             result = run_demo(out, people=people, months=months, seed=seed, progress=progress)
         except (ValueError, OSError, StoreError) as e:
             fail(str(e))
+    scores = result.summary.get("score", {})
+    if as_json and score:
+        keep = ("precision", "recall", "tp", "fp", "fn")
+        sys.stdout.write(orjson.dumps({c: {k: v.get(k) for k in keep} for c, v in scores.items()}).decode() + "\n")
+        return
     if as_json:
         payload = {"out": str(out), "totals": result.totals, "steps": result.steps,
                    "summary": result.summary}
@@ -262,6 +270,18 @@ def demo(
         console.print(f"links: {explicit} explicit, {inferred} inferred; {link.get('unlinked_grants', 0)} grants "
                       f"without approval; {link.get('late_removals', 0)} late and "
                       f"{link.get('missing_removals', 0)} missing removals")
+    controls = result.summary.get("controls")
+    if controls:
+        c = controls["counts"]
+        console.print(f"controls: {controls['controls']} tested — {c.get('alarm', 0)} alarm, {c.get('ok', 0)} ok, "
+                      f"{c.get('skip', 0)} skip, {c.get('error', 0)} error; every run sealed in the ledger")
+    if score and scores:
+        st = Table(title="findings vs ground truth", show_header=True)
+        for col in ("control", "precision", "recall", "tp", "fp", "fn"):
+            st.add_column(col, justify="left" if col == "control" else "right")
+        for cid, v in sorted(scores.items()):
+            st.add_row(cid, f"{v['precision']:.2f}", f"{v['recall']:.2f}", str(v["tp"]), str(v["fp"]), str(v["fn"]))
+        console.print(st)
     report = result.summary.get("report")
     if report:
         console.print(f"report: {report}")
@@ -271,6 +291,7 @@ def demo(
 
 def _mount() -> None:
     """Capabilities that live in their own packages bring their own sub-commands."""
+    from accessproof.controls.commands import assess_cmd, controls_app, findings_cmd, policy_app
     from accessproof.identity.commands import identity_app
     from accessproof.ledger.commands import init_cmd, ledger_app, retention_app, verify_cmd
     from accessproof.linking.commands import access_cmd, link_app, timeline_cmd
@@ -284,14 +305,29 @@ def _mount() -> None:
     app.add_typer(link_app, name="link")
     app.command("access", help="Who had what, in which system, at a point in time.")(access_cmd)
     app.command("timeline", help="One person's lifecycle across all systems.")(timeline_cmd)
+    app.command("assess", help="Run the controls; results, runs and findings stored and sealed.")(assess_cmd)
+    app.command("findings", help="Findings with stable ids, first/last seen and state.")(findings_cmd)
+    app.add_typer(controls_app, name="controls")
+    app.add_typer(policy_app, name="policy")
 
 
 _mount()
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def main() -> None:
+    """Console entry point: an unexpected error is one line (ACCESSPROOF_DEBUG=1 shows the traceback)."""
+    import os
+
+    try:
+        app()
+    except Exception as e:  # a bug must still not greet the user with a traceback
+        if os.environ.get("ACCESSPROOF_DEBUG"):
+            raise
+        first = (str(e).splitlines() or [""])[0][:300]
+        err.print(f"[red]error:[/red] {escape(type(e).__name__)}: {escape(first)} "
+                  "(set ACCESSPROOF_DEBUG=1 for details)", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

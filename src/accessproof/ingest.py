@@ -22,6 +22,7 @@ import msgspec
 import orjson
 import pyarrow as pa
 
+from accessproof.ledger import open_ledger
 from accessproof.model import IdentityEvent, Person, WorkflowRecord
 from accessproof.sources import get_source
 from accessproof.sources.base import Chunk, Context, Reject, Source, iter_json_records, iter_paths
@@ -159,7 +160,7 @@ class Ingestor:
     def __init__(self, store: Store, source_type: str, *, source_name: str | None = None,
                  batch_size: int = DEFAULT_BATCH, options: dict[str, Any] | None = None,
                  on_batch: Callable[[IngestSummary], None] | None = None,
-                 source: Source | None = None):
+                 source: Source | None = None, seal: bool = True):
         self.store = store
         self.source_type = source_type
         self.options = dict(options or {})
@@ -174,6 +175,7 @@ class Ingestor:
         self._bulk_ok = (getattr(self.source, "bulk_accepts", None)
                          if getattr(store, "supports_bulk", False) else None)
         self._bulk_sql = getattr(self.source, "BULK_SQL", None)
+        self.ledger = open_ledger(store.dir, store.con) if seal else None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="accessproof-writer")
         self._writing: Future | None = None
         self._reset()
@@ -266,7 +268,29 @@ class Ingestor:
         # One batch is written in the background while the next is parsed (DuckDB releases the GIL);
         # at most two batches are in memory at once.
         self._wait()
-        self._writing = self._writer.submit(self.store.write_batch, batch, self.summary.run_id)
+        self._writing = self._writer.submit(self.store.write_batch, batch, self.summary.run_id,
+                                            self._seal if self.ledger is not None else None)
+
+    def _seal(self, con: Any) -> None:
+        """Seal, inside the batch's transaction, every raw record and quarantined record it added."""
+        assert self.ledger is not None
+        raw = con.execute(
+            "SELECT r.raw_id, r.source, r.record_time, r.data, r.record_type FROM raw_records r "
+            "JOIN _new n ON r.raw_id = n.raw_id"
+        ).fetchall()
+        if raw:
+            ids, sources, times, payloads, kinds = (list(c) for c in zip(*raw, strict=True))
+            self.ledger.seal_columns(["raw"] * len(ids), ids, sources, times, payloads, kinds=kinds)
+        quarantined = con.execute(
+            "SELECT q.quarantine_id, q.source_type, q.data FROM quarantine q WHERE q.run_id = ? AND NOT EXISTS "
+            "(SELECT 1 FROM ledger_entries e WHERE e.record_type = 'quarantine' AND e.record_id = q.quarantine_id)",
+            [self.summary.run_id],
+        ).fetchall()
+        if quarantined:
+            ids, sources, payloads = (list(c) for c in zip(*quarantined, strict=True))
+            n = len(ids)
+            self.ledger.seal_columns(["quarantine"] * n, ids, sources, [None] * n, payloads,
+                                     kinds=["quarantine"] * n)
 
     def _wait(self) -> None:
         if self._writing is None:
@@ -303,6 +327,8 @@ class Ingestor:
         self.flush()
         self._wait()
         self._writer.shutdown()
+        if self.ledger is not None and self.ledger.signer is not None:
+            self.ledger.checkpoint()  # sign the new tree head (after proving it extends the last one)
         self.summary.seconds = time.perf_counter() - started
         s = self.summary
         self.store.execute(
@@ -316,11 +342,11 @@ class Ingestor:
 def ingest_paths(store: Store, source_type: str, paths: list[Path], *, source_name: str | None = None,
                  options: dict[str, Any] | None = None, batch_size: int = DEFAULT_BATCH,
                  progress: Callable[[str, int, int], None] | None = None,
-                 on_batch: Callable[[IngestSummary], None] | None = None) -> IngestSummary:
+                 on_batch: Callable[[IngestSummary], None] | None = None, seal: bool = True) -> IngestSummary:
     """Ingest files and directories (plain or .gz). ``progress(file, bytes_done, bytes_total)``."""
     started = time.perf_counter()
     ing = Ingestor(store, source_type, source_name=source_name, options=options, batch_size=batch_size,
-                   on_batch=on_batch)
+                   on_batch=on_batch, seal=seal)
     for p in paths:
         if not p.exists():
             ing.summary.file_errors.append(f"{p}: no such file or directory")

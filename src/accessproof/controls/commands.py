@@ -156,6 +156,9 @@ def assess_cmd(
     try:
         a = assess(s, select, controls_dir=controls_dir, params=_params(param), policy=policy, as_of=when,
                    relink=relink)
+        from accessproof.evidence import seal_control_runs
+
+        seal_control_runs(s, a.runs)  # every run is evidence that the control was tested
     finally:
         s.close()
     cols = ["control_id", "status", "population", "ok", "alarm", "skip", "info", "error", "seconds", "error_message"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from accessproof.demo.simulate import simulate
 from accessproof.ingest import IngestSummary, ingest_paths
+from accessproof.ledger import init_store
 from accessproof.store import Store, open_store
 
 #: (label, source type, path inside the simulator's output, options, source name) in ingest order:
@@ -51,20 +52,25 @@ class DemoResult:
         return {k: sum(getattr(s, k) for _, s in self.ingests) for k in keys}
 
 
-def ingest_demo(store: Store, data: Path, progress: Progress | None = None) -> list[tuple[str, IngestSummary]]:
+def ingest_demo(store: Store, data: Path, progress: Progress | None = None, *, seal: bool = True
+                ) -> list[tuple[str, IngestSummary]]:
     """Ingest every export the simulator wrote, in the vendors' formats, through the one path in."""
     done = []
     for i, (label, source_type, rel, options, source_name) in enumerate(DEMO_FEEDS):
         if progress:
             progress(f"ingest {label}", i / len(DEMO_FEEDS))
-        summary = ingest_paths(store, source_type, [data / rel], options=options, source_name=source_name)
+        summary = ingest_paths(store, source_type, [data / rel], options=options, source_name=source_name,
+                               seal=seal)
         done.append((label, summary))
     return done
 
 
 def build_demo_store(out: Path, *, people: int = 200, months: int = 6, seed: int = 7,
-                     progress: Progress | None = None, **simulate_kw: Any) -> DemoResult:
-    """Simulate the company into ``out/data`` and ingest it into a fresh store at ``out/store``."""
+                     progress: Progress | None = None, seal: bool = True, **simulate_kw: Any) -> DemoResult:
+    """Simulate the company into ``out/data`` and ingest it into a fresh store at ``out/store``.
+
+    With ``seal`` (the default) the store gets a signing key first and every record is sealed as it is
+    stored; ``seal=False`` builds an unsealed store (tests of what a report says without a ledger)."""
     out = Path(out)
     data, store_dir = out / "data", out / "store"
     result = DemoResult(out=out, data=data, store_dir=store_dir)
@@ -78,9 +84,13 @@ def build_demo_store(out: Path, *, people: int = 200, months: int = 6, seed: int
     if store_dir.exists():
         shutil.rmtree(store_dir)
     t = time.perf_counter()
+    if seal:
+        ledger, verifier = init_store(store_dir)  # a signing key first, so every ingest ends in a checkpoint
+        ledger.close()
+        result.summary["verifier_key"] = str(verifier)
     store = open_store(store_dir)
     try:
-        result.ingests = ingest_demo(store, data, progress)
+        result.ingests = ingest_demo(store, data, progress, seal=seal)
     finally:
         store.close()
     result.steps["ingest"] = time.perf_counter() - t
@@ -90,27 +100,31 @@ def build_demo_store(out: Path, *, people: int = 200, months: int = 6, seed: int
 def run_demo(out: Path = Path("accessproof-demo"), *, people: int = 200, months: int = 6, seed: int = 7,
              progress: Progress | None = None) -> DemoResult:
     """The main job: everything the product does, on the simulated company, with a report at the end."""
+    from accessproof.controls import assess
+    from accessproof.controls.score import score
+    from accessproof.demo.report import write_report
+    from accessproof.evidence import seal_control_runs
+    from accessproof.linking.link import link_all
+
     result = build_demo_store(out, people=people, months=months, seed=seed, progress=progress)
     store = open_store(result.store_dir)
     try:
-        for name, step in _later_steps():
-            t = time.perf_counter()
+        def step(name: str, fraction: float, fn: Callable[[], Any]) -> Any:
             if progress:
-                progress(name, 0.9)
-            result.summary[name] = step(store, result)
+                progress(name, fraction)
+            t = time.perf_counter()
+            value = fn()
             result.steps[name] = time.perf_counter() - t
+            return value
+
+        result.summary["link"] = step("link approvals to events", 0.85, lambda: link_all(store))
+        assessment = step("test controls", 0.9, lambda: assess(store))
+        step("seal control results", 0.93, lambda: seal_control_runs(store, assessment.runs))
+        result.summary["controls"] = {"assessment_id": assessment.assessment_id, "counts": assessment.counts(),
+                                      "controls": len(assessment.runs), "errors": len(assessment.errors)}
+        result.summary["score"] = score(store, result.data / "ground_truth.json")
+        html = step("write the report", 0.96, lambda: write_report(store, result, out / "report"))
+        result.summary["report"] = str(html)
     finally:
         store.close()
     return result
-
-
-def _later_steps() -> list[tuple[str, Callable[[Store, DemoResult], Any]]]:
-    """Steps after ingest, each present once its capability exists in the package."""
-    steps: list[tuple[str, Callable[[Store, DemoResult], Any]]] = []
-    try:
-        from accessproof.linking.link import link_all
-    except ImportError:  # pragma: no cover - linking not installed
-        pass
-    else:
-        steps.append(("link", lambda store, _r: link_all(store)))
-    return steps

@@ -6,7 +6,7 @@ read rows. DuckDB implements it for the embedded store; PostgreSQL will implemen
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,7 +37,6 @@ class BatchResult:
     accepted: int
     duplicate: int
     quarantined: int
-    new_raw_ids: list[str]
 
 
 class Store(Protocol):
@@ -46,7 +45,8 @@ class Store(Protocol):
     dir: Path
     dialect: str  # sqlglot dialect name of the backend ("duckdb", "postgres")
 
-    def write_batch(self, batch: Batch, run_id: str) -> BatchResult: ...
+    def write_batch(self, batch: Batch, run_id: str, before_commit: Callable[[Any], None] | None = None
+                    ) -> BatchResult: ...
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> None: ...
 

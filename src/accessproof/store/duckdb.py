@@ -7,7 +7,7 @@ Duplicates are decided set-wise against the keys already stored, not row by row,
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,11 @@ class DuckDBStore:
 
     # ---------------------------------------------------------------- writes
 
-    def write_batch(self, batch: Batch, run_id: str) -> BatchResult:
+    def write_batch(self, batch: Batch, run_id: str,
+                    before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> BatchResult:
+        """Write one batch atomically. ``before_commit`` runs inside the transaction with ``_new`` (the
+        raw ids this batch added) in scope — ingest seals the new records there, so that records and
+        their ledger entries commit together or not at all."""
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
@@ -111,7 +115,9 @@ class DuckDBStore:
                     [run_id],
                 )
                 con.unregister("b_q")
-            new_ids = [r[0] for r in con.execute("SELECT raw_id FROM _new").fetchall()]
+            accepted = con.execute("SELECT count(*) FROM _new").fetchall()[0][0]
+            if before_commit is not None:
+                before_commit(con)
             con.unregister("b_raw")
             if batch.bulk is not None:
                 con.unregister("b_bulk")
@@ -119,9 +125,8 @@ class DuckDBStore:
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        accepted = len(new_ids)
         return BatchResult(accepted=accepted, duplicate=batch.raw.num_rows + bulk_rows - accepted,
-                           quarantined=quarantined, new_raw_ids=new_ids)
+                           quarantined=quarantined)
 
     def _bulk_events(self, batch: Batch, run_id: str) -> tuple[int, int]:
         """Normalise bytes-recognised records in SQL; malformed JSON among them is quarantined."""
@@ -139,7 +144,7 @@ class DuckDBStore:
                 FROM ({batch.bulk_sql}) x""",
             [batch.source_name, batch.source_name],
         )
-        good = con.execute("SELECT count(*) FROM _bulk_ev").fetchone()[0]
+        good = con.execute("SELECT count(*) FROM _bulk_ev").fetchall()[0][0]
         con.execute(
             """INSERT INTO quarantine
                SELECT substr(sha256('bulk|' || ? || '|' || file || '|' || position || '|' || sha256), 1, 32),
@@ -149,7 +154,7 @@ class DuckDBStore:
                    substr(sha256('bulk|' || ? || '|' || t.file || '|' || t.position || '|' || t.sha256), 1, 32))""",
             [batch.bulk_source_type, batch.bulk_source_type, run_id, batch.bulk_source_type],
         )
-        invalid = con.execute("SELECT count(*) FROM _bulk_txt WHERE NOT json_valid(txt)").fetchone()[0]
+        invalid = con.execute("SELECT count(*) FROM _bulk_txt WHERE NOT json_valid(txt)").fetchall()[0][0]
         return good, invalid
 
     # ---------------------------------------------------------------- reads
