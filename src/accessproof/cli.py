@@ -91,7 +91,7 @@ def ingest(
     mapping: Annotated[Path | None, typer.Option(help="Column mapping (YAML/TOML) for csv/json.")] = None,
     source_name: Annotated[str | None, typer.Option(help="Name this source instance, e.g. okta:acme.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
-    batch_size: Annotated[int, typer.Option(help="Records per atomic batch.", hidden=True)] = 20_000,
+    batch_size: Annotated[int, typer.Option(help="Records per atomic batch.", hidden=True)] = 10_000,
     store: StoreOpt = None,
 ) -> None:
     """Read vendor exports into the store; every record is accepted, duplicate or quarantined."""

@@ -35,7 +35,7 @@ from accessproof.store.schema import (
     WORKFLOW_COLUMNS,
 )
 
-DEFAULT_BATCH = 20_000
+DEFAULT_BATCH = 10_000
 _ARROW_TYPES = {
     "VARCHAR": pa.string(),
     "BLOB": pa.binary(),
@@ -264,14 +264,15 @@ class Ingestor:
             bulk_source_type=self.source_type,
             source_name=self.source_name,
         )
+        may_quarantine = bool(self._quarantine) or bool(self._bulk)  # bulk rows can fail their JSON parse
         self._reset()
         # One batch is written in the background while the next is parsed (DuckDB releases the GIL);
         # at most two batches are in memory at once.
         self._wait()
-        self._writing = self._writer.submit(self.store.write_batch, batch, self.summary.run_id,
-                                            self._seal if self.ledger is not None else None)
+        seal = (lambda con: self._seal(con, may_quarantine)) if self.ledger is not None else None
+        self._writing = self._writer.submit(self.store.write_batch, batch, self.summary.run_id, seal)
 
-    def _seal(self, con: Any) -> None:
+    def _seal(self, con: Any, may_quarantine: bool) -> None:
         """Seal, inside the batch's transaction, every raw record and quarantined record it added."""
         assert self.ledger is not None
         raw = con.execute(
@@ -281,6 +282,8 @@ class Ingestor:
         if raw:
             ids, sources, times, payloads, kinds = (list(c) for c in zip(*raw, strict=True))
             self.ledger.seal_columns(["raw"] * len(ids), ids, sources, times, payloads, kinds=kinds)
+        if not may_quarantine:
+            return
         quarantined = con.execute(
             "SELECT q.quarantine_id, q.source_type, q.data FROM quarantine q WHERE q.run_id = ? AND NOT EXISTS "
             "(SELECT 1 FROM ledger_entries e WHERE e.record_type = 'quarantine' AND e.record_id = q.quarantine_id)",

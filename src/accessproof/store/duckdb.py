@@ -31,7 +31,7 @@ class DuckDBStore:
     dialect = "duckdb"
     supports_bulk = True
 
-    def __init__(self, directory: Path, *, read_only: bool = False, memory_limit: str | None = "2GB"):
+    def __init__(self, directory: Path, *, read_only: bool = False, memory_limit: str | None = "1GB"):
         self.dir = Path(directory)
         self.read_only = read_only
         if not read_only:
@@ -121,6 +121,8 @@ class DuckDBStore:
             con.unregister("b_raw")
             if batch.bulk is not None:
                 con.unregister("b_bulk")
+            # temp tables hold a batch's copies: drop them so memory does not carry over between batches
+            con.execute("DROP TABLE IF EXISTS _bulk_ev; DROP TABLE IF EXISTS _bulk_txt; DROP TABLE IF EXISTS _new")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
