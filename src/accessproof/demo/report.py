@@ -24,6 +24,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from accessproof.audit.matrix import FRAMEWORK_NAMES, control_rows, present_sources
+from accessproof.audit.matrix import is_governance as _is_governance
 from accessproof.store.base import Store
 
 if TYPE_CHECKING:
@@ -618,52 +620,12 @@ def _approvers(w: dict[str, Any]) -> str | None:
     return ", ".join(str(x) for x in a) if isinstance(a, list) else str(a)
 
 
-FRAMEWORK_NAMES = {"soc2": "SOC 2", "iso27001_2022": "ISO 27001", "nist_800_53_r5": "NIST 800-53",
-                   "cfr_part11": "21 CFR 11", "eu_gmp_annex11": "EU GMP Annex 11", "sox_itgc": "SOX ITGC",
-                   "hipaa": "HIPAA"}
-GOVERNANCE_HINTS = ("servicenow", "jira", "hr", "workday", "qms", "sap", "successfactors", "bamboo", "veeva",
-                    "mastercontrol", "compliancequest", "governance", "workflow")
-
-
 def _traceability(store: Store, controls: dict[str, Any]) -> dict[str, Any]:
     if not controls.get("available"):
         return {"available": False, "reason": "no control has been run on this store yet"}
-    cat = controls.get("catalogue") or {}
     latest = {c["control_id"]: c for c in controls["controls"]}
-    exceptions: dict[str, set[str]] = defaultdict(set)
-    for f in controls["findings"]:
-        if f.get("state") == "excepted" and f.get("exception_id"):
-            exceptions[f["control_id"]].add(f["exception_id"])
-    wf_systems = {r[0] for r in store.query("SELECT DISTINCT system FROM workflow_records")}
-    wf_systems |= {r[0] for r in store.query("SELECT DISTINCT system FROM persons")}
-    rows = []
-    for cid in sorted(set(cat) | set(latest)):
-        meta, run = cat.get(cid, {}), latest.get(cid, {})
-        sources = list(meta.get("evidence_sources") or [])
-        workflow = [s for s in sources if _is_governance(s, wf_systems)]
-        evidence = [s for s in sources if s not in workflow]
-        fw = meta.get("frameworks") or run.get("frameworks") or {}
-        rows.append({"requirement": meta.get("requirement"), "frameworks": [f"{k}:{i}" for k, v in sorted(fw.items())
-                                                                             for i in v],
-                     "control_id": cid, "title": meta.get("title") or run.get("title"),
-                     "layer": meta.get("layer"), "workflow_sources": workflow, "evidence_sources": evidence,
-                     "owner": meta.get("owner"), "status": run.get("status") or "not run",
-                     "pass_rate": run.get("pass_rate"), "alarm": run.get("alarm"), "population": run.get("population"),
-                     "as_of": run.get("as_of"), "open_findings": (run.get("findings") or {}).get("open", 0),
-                     "excepted_findings": (run.get("findings") or {}).get("excepted", 0),
-                     "exceptions": sorted(exceptions.get(cid, set()))})
-    present = {r[0] for r in store.query("SELECT DISTINCT source_type FROM events")}
-    present |= {str(x).split(":")[0] for x in wf_systems}
-    present |= {str(r[0]).split(":")[0] for r in store.query("SELECT DISTINCT source FROM events")}
-    return {"available": True, "rows": rows, "present_sources": sorted(present)}
-
-
-def _is_governance(source: str, wf_systems: set[str]) -> bool:
-    s = source.lower()
-    if any(s == w.lower() or w.lower().startswith(s + ":") or s.startswith(w.lower().split(":")[0] + ":")
-           for w in wf_systems):
-        return True
-    return any(h in s for h in GOVERNANCE_HINTS)
+    rows = control_rows(store, controls.get("catalogue") or {}, latest, controls["findings"])
+    return {"available": True, "rows": rows, "present_sources": present_sources(store)}
 
 
 # ---------------------------------------------------------------- people for the timelines
