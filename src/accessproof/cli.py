@@ -291,6 +291,7 @@ def demo(
 
 def _mount() -> None:
     """Capabilities that live in their own packages bring their own sub-commands."""
+    from accessproof.audit.commands import matrix_cmd
     from accessproof.controls.commands import assess_cmd, controls_app, findings_cmd, policy_app
     from accessproof.identity.commands import identity_app
     from accessproof.ledger.commands import init_cmd, ledger_app, retention_app, verify_cmd
@@ -307,6 +308,8 @@ def _mount() -> None:
     app.command("timeline", help="One person's lifecycle across all systems.")(timeline_cmd)
     app.command("assess", help="Run the controls; results, runs and findings stored and sealed.")(assess_cmd)
     app.command("findings", help="Findings with stable ids, first/last seen and state.")(findings_cmd)
+    app.command("matrix", help="Traceability matrix: requirement → control → evidence → owner → result, as "
+                "CSV, XLSX, HTML, JSON or OSCAL assessment results.")(matrix_cmd)
     app.add_typer(controls_app, name="controls")
     app.add_typer(policy_app, name="policy")
 
