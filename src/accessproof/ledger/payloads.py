@@ -10,7 +10,7 @@ the store's schema beyond this mapping; the lead can pass a different mapping or
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol
 
 import duckdb
@@ -42,8 +42,8 @@ DEFAULT_TABLES: dict[str, tuple[str, str, str]] = {
     "raw": ("raw_records", "raw_id", "data"),
     "quarantine": ("quarantine", "quarantine_id", "data"),
 }
-#: the ledger's own record types, whose payloads live in ledger_payloads
-LEDGER_TYPES = ("hold", "release", "purge", "config")
+#: the ledger's own record types and control results, whose payloads live in ledger_payloads
+LEDGER_TYPES = ("hold", "release", "purge", "config", "control_result")
 _counter = itertools.count()
 
 
@@ -105,11 +105,81 @@ class DuckDBPayloads:
             out.update((idx, get(rid)) for idx, rid in pairs)
         return out
 
-    def checker(self) -> PayloadChecker:
-        """Optional fast path for verification: collect every (idx, type, id, salt, hash) in a temp table
-        and hash the payloads inside DuckDB in one join at the end (no payload bytes reach Python, and
-        one pass over the store table instead of one per chunk)."""
-        return PayloadChecker(self)
+    def concurrent(self) -> DuckDBPayloads | None:
+        """The same store on a cursor another thread may read from; None inside an open transaction (a
+        cursor would not see its uncommitted rows)."""
+        first = self.conn.execute("SELECT txid_current()").fetchall()
+        if first == self.conn.execute("SELECT txid_current()").fetchall():
+            return None
+        return DuckDBPayloads(self.conn.cursor(), self.tables)
+
+    def close(self) -> None:
+        """Close a ``concurrent`` copy's cursor."""
+        self.conn.close()
+
+    def entry_rows(self, size: int, batch_rows: int = 1 << 16) -> pa.RecordBatchReader:
+        """Verification's fast path: every ledger entry with 0 <= idx < size beside the payload that its
+        lookup columns name, in one pass of hash joins (in no order; an entry comes more than once only if
+        its table holds that id twice).
+
+        Columns: idx, entry, record_type, record_id (the stored lookup columns, never trusted alone),
+        quotes, digest, salt, data. Where the entry bytes have the canonical shape *and* agree with the
+        lookup columns (``FAST_SHAPE``), ``quotes`` is how many '"' that shape holds and ``digest`` /
+        ``salt`` are the payload_sha256 and salt texts cut out of the entry; elsewhere all three are NULL
+        and the verifier decodes the entry itself. ``data`` is NULL when the row or its bytes are gone or
+        the type has no table here.
+        """
+        groups: dict[tuple[str, str, str], list[str]] = {}
+        for record_type, where in self.tables.items():
+            groups.setdefault(where, []).append(record_type)
+        scope = f"e.idx >= 0 AND e.idx < {int(size)}"
+        parts: list[str] = []
+        joined: list[str] = []
+        for (table, id_col, data_col), types in groups.items():
+            if not self._exists(table):
+                continue
+            joined.extend(types)
+            on = f"t.{id_col} = e.record_id"
+            if table == "ledger_payloads":
+                on += " AND t.record_type = e.record_type"
+            source = f"ledger_entries e LEFT JOIN {table} t ON {on}"
+            parts.append(
+                _shape_sql(f"t.{data_col}", source, f"{scope} AND e.record_type IN ({_sql_list(types)})")
+            )
+        rest = f" AND e.record_type NOT IN ({_sql_list(joined)})" if joined else ""
+        parts.append(_shape_sql("NULL::BLOB", "ledger_entries e", scope + rest))
+        return self.conn.sql(" UNION ALL ".join(parts)).to_arrow_reader(batch_rows)
+
+    def unsealed_rows(
+        self, skip_idx: Sequence[int], sealed: Iterable[tuple[str, str]], limit: int = 1000
+    ) -> list[tuple[str, str]]:
+        """Store rows (outside ledger_payloads) that no ledger entry's lookup columns name, leaving out
+        the entries in ``skip_idx`` (whose lookup columns disagree with their bytes) and counting instead
+        the (type, id) pairs in ``sealed`` (what those entries really seal)."""
+        really = set(sealed)
+        skip = ""
+        view = None
+        if skip_idx:
+            view = f"_ledger_skip_{next(_counter)}"
+            self.conn.register(view, pa.table({"idx": pa.array(list(skip_idx), pa.int64())}))
+            skip = f" AND e.idx NOT IN (SELECT idx FROM {view})"
+        out: list[tuple[str, str]] = []
+        try:
+            for record_type, (table, id_col, _data) in self.tables.items():
+                if table == "ledger_payloads" or not self._exists(table):
+                    continue
+                rows = self.conn.execute(
+                    f"SELECT t.{id_col} FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e "
+                    f"WHERE e.record_type = $1 AND e.record_id = t.{id_col} AND e.idx >= 0{skip}) "
+                    f"LIMIT {int(limit) + len(really)}",
+                    [record_type],
+                ).fetchall()
+                found = [(record_type, r[0]) for r in rows if (record_type, r[0]) not in really]
+                out.extend(found[: max(0, limit - len(out))])
+        finally:
+            if view is not None:
+                self.conn.unregister(view)
+        return out
 
     def purge(self, refs: Sequence[RecordRef]) -> int:
         count = 0
@@ -142,71 +212,48 @@ class DuckDBPayloads:
                 yield record_type, rid
 
 
-class PayloadChecker:
-    """Whole-ledger payload check inside DuckDB; see ``DuckDBPayloads.checker``."""
+#: The canonical entry shapes (``Entry`` fields in RFC 8785 order; subject and time optional), as LIKE
+#: patterns, with how many '"' each holds: every '"' of an entry whose values hold none is in these literals.
+_SHAPES = [
+    (4 * len(keys), "{" + ",".join(f'"{k}":"%"' for k in keys) + "}")
+    for keys in (
+        ["id", "payload_sha256", "retention", "salt", "sealed", "source", *extra, "type"]
+        for extra in (["time"], [], ["subject", "time"], ["subject"])
+    )
+]
 
-    def __init__(self, store: DuckDBPayloads) -> None:
-        self.store = store
-        self.conn = store.conn
-        self.name = f"_ledger_verify_{next(_counter)}"
-        self.conn.execute(
-            f"CREATE TEMP TABLE {self.name} (idx BIGINT, record_type VARCHAR, record_id VARCHAR, "
-            "salt VARCHAR, expected VARCHAR)"
-        )
+#: SQL for one part of ``entry_rows``. ``s`` is the entry as text (NULL unless valid UTF-8). An entry has
+#: the fast shape when it begins ``{"id":"<record_id>","payload_sha256":"`` + 64 characters +
+#: ``","retention":"<retention>","salt":"`` + 32 characters + ``","sealed":"``, ends
+#: ``","type":"<record_type>"}``, holds no backslash and matches one of ``_SHAPES``. The verifier adds
+#: the last condition, on the bytes: no control character, and exactly ``quotes`` '"' in the entry. Then
+#: every value is a plain JSON string with no quote or escape in it, the keys are exactly the shape's,
+#: and what is cut out here is what ``decode_entry`` reads (tests/ledger/test_ledger_fast_payloads.py
+#: checks this against the decoder on crafted entries).
+FAST_SHAPE = """
+SELECT idx, entry, record_type, record_id, quotes,
+       CASE WHEN quotes IS NOT NULL THEN substr(s, l1 + 1, 64) END AS digest,
+       CASE WHEN quotes IS NOT NULL THEN substr(s, l1 + 65 + length(p2), 32) END AS salt, data
+FROM (
+  SELECT idx, entry, record_type, record_id, data, l1, p2, s,
+         CASE WHEN starts_with(s, p1) AND substr(s, l1 + 65, length(p2)) = p2
+                   AND substr(s, l1 + 97 + length(p2), 12) = '","sealed":"'
+                   AND ends_with(s, '","type":"' || record_type || '"}}') AND NOT contains(s, '\\')
+              THEN CASE {likes} END END AS quotes
+  FROM (
+    SELECT e.idx, e.entry, e.record_type, e.record_id, {data} AS data, try(decode(e.entry)) AS s,
+           '{{"id":"' || e.record_id || '","payload_sha256":"' AS p1, length(p1) AS l1,
+           '","retention":"' || e.retention || '","salt":"' AS p2
+    FROM {source} WHERE {where}))
+"""
+_LIKES = " ".join(
+    f"WHEN s LIKE '{pattern.replace('_', '!_')}' ESCAPE '!' THEN {quotes}" for quotes, pattern in _SHAPES
+)
 
-    def add(self, items: Sequence[tuple[int, str, str, str, str]]) -> int:
-        """Queue items of types the store holds; returns how many (the rest are not checked)."""
-        held = [it for it in items if it[1] in self.store.tables]
-        if held:
-            cols = list(zip(*held, strict=True))
-            batch = pa.table(
-                {
-                    "idx": pa.array(cols[0], pa.int64()),
-                    "record_type": pa.array(cols[1], pa.string()),
-                    "record_id": pa.array(cols[2], pa.string()),
-                    "salt": pa.array(cols[3], pa.string()),
-                    "expected": pa.array(cols[4], pa.string()),
-                }
-            )
-            view = f"_ledger_items_{next(_counter)}"
-            self.conn.register(view, batch)
-            try:
-                self.conn.execute(f"INSERT INTO {self.name} SELECT * FROM {view}")
-            finally:
-                self.conn.unregister(view)
-        return len(held)
 
-    def results(self) -> Iterator[tuple[int, str, str, bool | None]]:
-        """(idx, type, id, ok) for every queued item: ok is None when the payload is gone."""
-        for record_type, (table, id_col, data_col) in self.store.tables.items():
-            if not self.store._exists(table):
-                query = f"SELECT idx, record_type, record_id, NULL FROM {self.name} WHERE record_type = $1"
-            else:
-                extra = " AND t.record_type = v.record_type" if table == "ledger_payloads" else ""
-                query = (
-                    f"SELECT v.idx, v.record_type, v.record_id, CASE WHEN t.{data_col} IS NULL THEN NULL "
-                    f"WHEN NOT regexp_full_match(v.salt, '[0-9a-f]{{32}}') THEN false "
-                    f"ELSE sha256(unhex(v.salt) || t.{data_col}) = v.expected END "
-                    f"FROM {self.name} v LEFT JOIN {table} t ON t.{id_col} = v.record_id{extra} "
-                    f"WHERE v.record_type = $1"
-                )
-            reader = self.conn.sql(query, params=[record_type]).to_arrow_reader(100_000)
-            for batch in reader:
-                yield from zip(*(c.to_pylist() for c in batch.columns), strict=True)
+def _shape_sql(data: str, source: str, where: str) -> str:
+    return FAST_SHAPE.format(likes=_LIKES, data=data, source=source, where=where)
 
-    def unsealed(self, limit: int = 1000) -> list[tuple[str, str]]:
-        """Store rows of held types that no queued item names (records never sealed)."""
-        out: list[tuple[str, str]] = []
-        for record_type, (table, id_col, _data) in self.store.tables.items():
-            if table == "ledger_payloads" or not self.store._exists(table):
-                continue
-            rows = self.conn.execute(
-                f"SELECT t.{id_col} FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM {self.name} v "
-                f"WHERE v.record_type = $1 AND v.record_id = t.{id_col}) LIMIT {int(limit)}",
-                [record_type],
-            ).fetchall()
-            out.extend((record_type, r[0]) for r in rows)
-        return out
 
-    def close(self) -> None:
-        self.conn.execute(f"DROP TABLE IF EXISTS {self.name}")
+def _sql_list(values: Iterable[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
