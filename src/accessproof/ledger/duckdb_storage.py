@@ -255,11 +255,20 @@ class DuckDBLedgerStorage:
             self.conn.execute("INSERT INTO ledger_meta (key, value) VALUES (?, ?)", [key, value])
 
     def put_payloads(self, rows: list[tuple[str, str, bytes]]) -> None:
-        for record_type, record_id, data in rows:
-            self.conn.execute(
-                "INSERT INTO ledger_payloads (record_type, record_id, data) VALUES (?, ?, ?)",
-                [record_type, record_id, data],
-            )
+        if not rows:
+            return
+        types, ids, data = zip(*rows, strict=True)
+        self._insert_arrow(
+            "ledger_payloads",
+            pa.table(
+                {
+                    "record_type": pa.array(types, pa.string()),
+                    "record_id": pa.array(ids, pa.string()),
+                    "data": pa.array(data, pa.binary()),
+                }
+            ),
+            "record_type, record_id, data",
+        )
 
     def get_payloads(self, record_type: str, record_ids: list[str]) -> dict[str, bytes | None]:
         if not record_ids:
