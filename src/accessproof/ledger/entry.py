@@ -79,7 +79,7 @@ def decode_entry(data: bytes, *, canonical: bool = True) -> Entry:
         raise EntryError(f"entry is {len(data)} bytes (max {MAX_ENTRY_BYTES})")
     try:
         entry = _decode(data)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:  # bad UTF-8 raises the latter
         raise EntryError(f"not a ledger entry: {exc}") from None
     if canonical and _encode(entry) != data:
         raise EntryError("entry is not in canonical form")

@@ -122,12 +122,14 @@ class DuckDBPayloads:
         lookup columns name, in one pass of hash joins (in no order; an entry comes more than once only if
         its table holds that id twice).
 
-        Columns: idx, entry, record_type, record_id (the stored lookup columns, never trusted alone),
-        quotes, digest, salt, data. Where the entry bytes have the canonical shape *and* agree with the
-        lookup columns (``FAST_SHAPE``), ``quotes`` is how many '"' that shape holds and ``digest`` /
-        ``salt`` are the payload_sha256 and salt texts cut out of the entry; elsewhere all three are NULL
-        and the verifier decodes the entry itself. ``data`` is NULL when the row or its bytes are gone or
-        the type has no table here.
+        Columns: idx, entry, quotes, digest, salt, data, held, purge, record_type, record_id. Where the
+        entry bytes have the canonical shape *and* agree with the stored lookup columns (``FAST_SHAPE``),
+        ``quotes`` is how many '"' that shape holds and ``digest`` / ``salt`` are the payload_sha256 and
+        salt texts cut out of the entry; elsewhere all three are NULL and the verifier decodes the entry
+        itself. ``data`` is NULL when the row or its bytes are gone or the type has no table here;
+        ``held`` says whether this store keeps payloads of the entry's type, ``purge`` whether it is a
+        purge manifest. The lookup columns (never trusted alone) come only where the verifier needs them:
+        entries not of the fast shape, payloads gone, purge manifests (``lookup`` finds the rest).
         """
         groups: dict[tuple[str, str, str], list[str]] = {}
         for record_type, where in self.tables.items():
@@ -143,11 +145,12 @@ class DuckDBPayloads:
             if table == "ledger_payloads":
                 on += " AND t.record_type = e.record_type"
             source = f"ledger_entries e LEFT JOIN {table} t ON {on}"
-            parts.append(
-                _shape_sql(f"t.{data_col}", source, f"{scope} AND e.record_type IN ({_sql_list(types)})")
-            )
+            where = f"{scope} AND e.record_type IN ({_sql_list(types)})"
+            parts.append(_shape_sql(f"t.{data_col}", source, where, "TRUE"))
         rest = f" AND e.record_type NOT IN ({_sql_list(joined)})" if joined else ""
-        parts.append(_shape_sql("NULL::BLOB", "ledger_entries e", scope + rest))
+        tableless = [t for t in self.tables if t not in joined]  # held, but their table is missing
+        held = f"record_type IN ({_sql_list(tableless)})" if tableless else "FALSE"
+        parts.append(_shape_sql("NULL::BLOB", "ledger_entries e", scope + rest, held))
         return self.conn.sql(" UNION ALL ".join(parts)).to_arrow_reader(batch_rows)
 
     def unsealed_rows(
@@ -180,6 +183,20 @@ class DuckDBPayloads:
             if view is not None:
                 self.conn.unregister(view)
         return out
+
+    def lookup(self, idxs: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """(record_type, record_id) lookup columns of the given ledger indexes."""
+        if not idxs:
+            return {}
+        view = f"_ledger_look_{next(_counter)}"
+        self.conn.register(view, pa.table({"idx": pa.array(list(idxs), pa.int64())}))
+        try:
+            rows = self.conn.execute(
+                f"SELECT e.idx, e.record_type, e.record_id FROM ledger_entries e JOIN {view} v ON e.idx = v.idx"
+            ).fetchall()
+        finally:
+            self.conn.unregister(view)
+        return {int(i): (t, r) for i, t, r in rows}
 
     def purge(self, refs: Sequence[RecordRef]) -> int:
         count = 0
@@ -214,11 +231,12 @@ class DuckDBPayloads:
 
 #: The canonical entry shapes (``Entry`` fields in RFC 8785 order; subject and time optional), as LIKE
 #: patterns, with how many '"' each holds: every '"' of an entry whose values hold none is in these literals.
+#: Most keys first: a '%' may swallow optional keys, and then the quote count would (safely) turn it down.
 _SHAPES = [
     (4 * len(keys), "{" + ",".join(f'"{k}":"%"' for k in keys) + "}")
     for keys in (
         ["id", "payload_sha256", "retention", "salt", "sealed", "source", *extra, "type"]
-        for extra in (["time"], [], ["subject", "time"], ["subject"])
+        for extra in (["subject", "time"], ["subject"], ["time"], [])
     )
 ]
 
@@ -231,9 +249,12 @@ _SHAPES = [
 #: and what is cut out here is what ``decode_entry`` reads (tests/ledger/test_ledger_fast_payloads.py
 #: checks this against the decoder on crafted entries).
 FAST_SHAPE = """
-SELECT idx, entry, record_type, record_id, quotes,
+SELECT idx, entry, quotes,
        CASE WHEN quotes IS NOT NULL THEN substr(s, l1 + 1, 64) END AS digest,
-       CASE WHEN quotes IS NOT NULL THEN substr(s, l1 + 65 + length(p2), 32) END AS salt, data
+       CASE WHEN quotes IS NOT NULL THEN substr(s, l1 + 65 + length(p2), 32) END AS salt, data,
+       {held} AS held, record_type = 'purge' AS purge,
+       CASE WHEN quotes IS NULL OR data IS NULL OR record_type = 'purge' THEN record_type END AS record_type,
+       CASE WHEN quotes IS NULL OR data IS NULL OR record_type = 'purge' THEN record_id END AS record_id
 FROM (
   SELECT idx, entry, record_type, record_id, data, l1, p2, s,
          CASE WHEN starts_with(s, p1) AND substr(s, l1 + 65, length(p2)) = p2
@@ -251,8 +272,8 @@ _LIKES = " ".join(
 )
 
 
-def _shape_sql(data: str, source: str, where: str) -> str:
-    return FAST_SHAPE.format(likes=_LIKES, data=data, source=source, where=where)
+def _shape_sql(data: str, source: str, where: str, held: str) -> str:
+    return FAST_SHAPE.format(likes=_LIKES, data=data, source=source, where=where, held=held)
 
 
 def _sql_list(values: Iterable[str]) -> str:

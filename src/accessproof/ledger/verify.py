@@ -341,6 +341,7 @@ class _PayloadPass:
         self.held = frozenset(getattr(payloads, "tables", ()))
         self.odd: list[tuple[int, str, str, str, str]] = []  # entries whose lookup columns disagree with them
         self.skip: list[int] = []  # entries whose lookup columns are not to be believed (odd or malformed)
+        self.bad_fast: list[int] = []  # fast-shape entries whose payload does not match
         if hasattr(payloads, "entry_rows"):
             self.rows = _ReadAhead(payloads, size)  # starts the joins now, beside the tree pass
 
@@ -393,77 +394,91 @@ class _PayloadPass:
     def _check_batch(self, batch: pa.RecordBatch) -> None:
         """One batch of ``entry_rows``: rows of the fast shape are hashed straight from the cut-out salt and
         digest once the batch's quote count proves the shape; the rest are decoded one by one."""
-        quotes = batch.column(4)
+        col = dict(zip(batch.schema.names, batch.columns, strict=True))
+        quotes = col["quotes"]
         fast = pc.is_valid(quotes)
-        slow = pc.invert(fast)
-        n_slow = batch.num_rows - (pc.sum(fast).as_py() or 0)
-        slow_rows = batch.filter(slow) if n_slow else None
-        slow_entries: list[bytes] = slow_rows.column(1).to_pylist() if slow_rows is not None else []
-        # every '"', backslash and control byte of the batch must be one the shapes account for
-        seen = _binary_bytes(batch.column(1)).translate(_QUOTE_LIKE).count(b'"')
-        expect = (pc.sum(quotes).as_py() or 0) + sum(
-            e.translate(_QUOTE_LIKE).count(b'"') for e in slow_entries
-        )
-        if seen != expect:  # some entry is not what its shape says: decode them all
-            slow_rows, slow_entries = batch, batch.column(1).to_pylist()
-        else:
-            self._check_fast(batch.filter(fast))
-        if slow_rows is not None and slow_rows.num_rows:
-            cols = [slow_rows.column(i).to_pylist() for i in (0, 2, 3, 7)]
-            malformed = self._hash_rows(
-                cols[0], slow_entries, cols[1], cols[2], cols[3], self.held, self.odd, True
-            )
-            for idx, entry in malformed:
-                self.skip.append(idx)
-                try:
-                    decode_entry(entry, canonical=False)
-                except EntryError as exc:
-                    self.out.add(idx, "entry", f"entry {idx} is malformed: {exc}")
+        slow = batch.filter(pc.invert(fast)) if quotes.null_count else None
+        slow_entries: list[bytes] = slow.column("entry").to_pylist() if slow is not None else []
+        if not shape_proven(col["entry"], quotes, slow_entries):
+            # some entry is not what its shape says: decode every one, believe no lookup column
+            self._decode_all(col["idx"].to_pylist(), col["entry"].to_pylist())
+            return
+        self._check_fast(batch.filter(fast) if slow is not None else batch)
+        if slow is not None:
+            names = ("idx", "record_type", "record_id", "data")
+            idxs, types, ids, datas = (slow.column(n).to_pylist() for n in names)
+            malformed = self._hash_rows(idxs, slow_entries, types, ids, datas, self.held, self.odd, True)
+            self._malformed(malformed)
+
+    def _decode_all(self, idxs: list[int], entries: list[bytes]) -> None:
+        malformed: list[tuple[int, bytes]] = []
+        for idx, entry in zip(idxs, entries, strict=True):
+            try:
+                e = _decode_entry(entry)
+            except (msgspec.DecodeError, UnicodeDecodeError):
+                malformed.append((idx, entry))
+                continue
+            if len(entry) > MAX_ENTRY_BYTES:
+                malformed.append((idx, entry))
+            else:
+                self.odd.append((idx, e.type, e.id, e.salt, e.payload_sha256))
+        self._malformed(malformed)
+
+    def _malformed(self, rows: list[tuple[int, bytes]]) -> None:
+        for idx, entry in rows:
+            self.skip.append(idx)
+            try:
+                decode_entry(entry, canonical=False)
+            except EntryError as exc:
+                self.out.add(idx, "entry", f"entry {idx} is malformed: {exc}")
 
     def _check_fast(self, rows: pa.RecordBatch) -> None:
         if not rows.num_rows:
             return
-        present = pc.is_valid(rows.column(7))
-        gone = rows.filter(pc.invert(present))
-        if gone.num_rows:  # payload row or bytes gone: missing if the type is held, else not checked
-            for idx, record_type, record_id in zip(
-                *(gone.column(i).to_pylist() for i in (0, 2, 3)), strict=True
+        col = dict(zip(rows.schema.names, rows.columns, strict=True))
+        present = pc.is_valid(col["data"])
+        if col["data"].null_count:  # payload row or bytes gone: missing if the type is held, else not checked
+            gone = rows.filter(pc.invert(present))
+            names = ("idx", "record_type", "record_id", "held")
+            for idx, record_type, record_id, held in zip(
+                *(gone.column(n).to_pylist() for n in names), strict=True
             ):
-                if record_type in self.held:
+                if held:
                     self.missing.append(RecordRef(idx, record_type, record_id))
                 else:
                     self.report.payloads_unchecked += 1
             rows = rows.filter(present)
-        salts, datas, digests = (rows.column(i).to_pylist() for i in (6, 7, 5))
+            col = dict(zip(rows.schema.names, rows.columns, strict=True))
+        salts, datas, digests = (col[n].to_pylist() for n in ("salt", "data", "digest"))
         sha, fromhex = hashlib.sha256, bytes.fromhex
         try:
             got = [sha(fromhex(s) + d).hexdigest() for s, d in zip(salts, datas, strict=True)]
         except ValueError:  # a salt that is not hex: one by one
             got = [_salted_hex(s, d) for s, d in zip(salts, datas, strict=True)]
-        types = rows.column(2)
-        if got == digests:
-            self.report.payloads_checked += len(got)
-            bad: list[int] = []
-        else:
+        bad: list[int] = []
+        if got != digests:
             bad = [i for i, (a, b) in enumerate(zip(got, digests, strict=True)) if a != b]
-            self.report.payloads_checked += len(got) - len(bad)
-        for i in bad:
-            idx, record_type, record_id = (rows.column(c)[i].as_py() for c in (0, 2, 3))
-            self.out.add(
-                idx, "payload", f"payload of {record_type} {record_id!r} does not match its sealed hash"
-            )
-        if pc.any(pc.equal(types, "purge")).as_py():
+            self.bad_fast.extend(col["idx"][i].as_py() for i in bad)
+        self.report.payloads_checked += len(got) - len(bad)
+        if pc.any(col["purge"]).as_py():
             failed = set(bad)
-            for i, (idx, record_type, record_id) in enumerate(
-                zip(*(rows.column(c).to_pylist() for c in (0, 2, 3)), strict=True)
+            names = ("idx", "record_type", "record_id", "purge")
+            for i, (idx, record_type, record_id, purge) in enumerate(
+                zip(*(col[n].to_pylist() for n in names), strict=True)
             ):
-                if record_type == "purge" and i not in failed:
+                if purge and i not in failed:
                     self.manifests.append(RecordRef(idx, record_type, record_id))
 
     def _check_rows(self, rows: _ReadAhead) -> list[tuple[str, str]]:
         """The rest of the set-based path; returns the store rows that no entry seals."""
         for batch in rows:
             self._check_batch(batch)
+        found = self.payloads.lookup(self.bad_fast)  # type: ignore[attr-defined]
+        for idx in self.bad_fast:
+            record_type, record_id = found.get(idx, ("?", "?"))
+            self.out.add(
+                idx, "payload", f"payload of {record_type} {record_id!r} does not match its sealed hash"
+            )
         self.skip.extend(item[0] for item in self.odd)
         self._check_items(self.odd)
         sealed = [(t, r) for t, ids in self.sealed.items() for r in ids]
@@ -488,7 +503,7 @@ class _PayloadPass:
         for idx, entry, record_type, record_id, data in zip(idxs, entries, types, ids, datas, strict=True):
             try:
                 e = decode(entry)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, UnicodeDecodeError):
                 malformed.append((idx, entry))
                 continue
             if check_size and len(entry) > MAX_ENTRY_BYTES:
@@ -559,6 +574,19 @@ def _binary_bytes(arr: pa.Array) -> bytes:
     cut = memoryview(offsets).cast("q" if pa.types.is_large_binary(arr.type) else "i")
     start, end = cut[arr.offset], cut[arr.offset + len(arr)]
     return data[start:end].to_pybytes()
+
+
+def shape_proven(entries: pa.Array, quotes: pa.Array, slow_entries: list[bytes]) -> bool:
+    """The verifier's half of the fast shape (see ``payloads.FAST_SHAPE``): across a batch, every '"',
+    backslash and control byte is one that the matched shapes account for.
+
+    A row of the fast shape holds at least its shape's ``quotes`` '"' (the shape's literals), so equal
+    totals mean each such row holds exactly those and no backslash or control byte: its values are plain
+    JSON strings. ``slow_entries`` are the batch's rows without a shape, counted as they are.
+    """
+    seen = _binary_bytes(entries).translate(_QUOTE_LIKE).count(b'"')
+    expect = (pc.sum(quotes).as_py() or 0) + sum(e.translate(_QUOTE_LIKE).count(b'"') for e in slow_entries)
+    return seen == expect
 
 
 def _salted_hex(salt: str, data: bytes) -> str | None:
