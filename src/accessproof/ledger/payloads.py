@@ -117,7 +117,7 @@ class DuckDBPayloads:
         """Close a ``concurrent`` copy's cursor."""
         self.conn.close()
 
-    def entry_rows(self, size: int, batch_rows: int = 1 << 16) -> pa.RecordBatchReader:
+    def entry_rows(self, size: int, batch_rows: int = 1 << 14) -> pa.RecordBatchReader:
         """Verification's fast path: every ledger entry with 0 <= idx < size beside the payload that its
         lookup columns name, in one pass of hash joins (in no order; an entry comes more than once only if
         its table holds that id twice).
@@ -229,16 +229,24 @@ class DuckDBPayloads:
                 yield record_type, rid
 
 
-#: The canonical entry shapes (``Entry`` fields in RFC 8785 order; subject and time optional), as LIKE
-#: patterns, with how many '"' each holds: every '"' of an entry whose values hold none is in these literals.
-#: Most keys first: a '%' may swallow optional keys, and then the quote count would (safely) turn it down.
-_SHAPES = [
-    (4 * len(keys), "{" + ",".join(f'"{k}":"%"' for k in keys) + "}")
-    for keys in (
-        ["id", "payload_sha256", "retention", "salt", "sealed", "source", *extra, "type"]
-        for extra in (["subject", "time"], ["subject"], ["time"], [])
+#: The canonical entry shapes (``Entry`` fields in RFC 8785 order; subject and time optional) by whether
+#: they hold a subject and a time, as LIKE patterns, with how many '"' each holds: every '"' of an entry
+#: whose values hold none is in these literals. Which one to try is told by whether the entry holds the
+#: subject and time keys (a value could only fake one with a '"', and then the quote count fails it).
+_SHAPES = {
+    (subject, time): (
+        4 * len(keys),
+        "{" + ",".join(f'"{k}":"%"' for k in keys) + "}",
     )
-]
+    for subject in (True, False)
+    for time in (True, False)
+    for keys in [
+        ["id", "payload_sha256", "retention", "salt", "sealed", "source"]
+        + (["subject"] if subject else [])
+        + (["time"] if time else [])
+        + ["type"]
+    ]
+}
 
 #: SQL for one part of ``entry_rows``. ``s`` is the entry as text (NULL unless valid UTF-8). An entry has
 #: the fast shape when it begins ``{"id":"<record_id>","payload_sha256":"`` + 64 characters +
@@ -267,9 +275,21 @@ FROM (
            '","retention":"' || e.retention || '","salt":"' AS p2
     FROM {source} WHERE {where}))
 """
-_LIKES = " ".join(
-    f"WHEN s LIKE '{pattern.replace('_', '!_')}' ESCAPE '!' THEN {quotes}" for quotes, pattern in _SHAPES
-)
+
+
+def _like(subject: bool, time: bool) -> str:
+    quotes, pattern = _SHAPES[(subject, time)]
+    return f"WHEN s LIKE '{pattern.replace('_', '!_')}' ESCAPE '!' THEN {quotes}"
+
+
+def _pick(subject: bool) -> str:
+    return (
+        f'CASE WHEN contains(s, \'","time":"\') THEN CASE {_like(subject, True)} END '
+        f"ELSE CASE {_like(subject, False)} END END"
+    )
+
+
+_LIKES = f'WHEN contains(s, \'","subject":"\') THEN {_pick(True)} ELSE {_pick(False)}'
 
 
 def _shape_sql(data: str, source: str, where: str, held: str) -> str:
