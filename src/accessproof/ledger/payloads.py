@@ -122,14 +122,16 @@ class DuckDBPayloads:
         lookup columns name, in one pass of hash joins (in no order; an entry comes more than once only if
         its table holds that id twice).
 
-        Columns: idx, entry, quotes, digest, salt, data, held, purge, record_type, record_id. Where the
-        entry bytes have the canonical shape *and* agree with the stored lookup columns (``FAST_SHAPE``),
-        ``quotes`` is how many '"' that shape holds and ``digest`` / ``salt`` are the payload_sha256 and
-        salt texts cut out of the entry; elsewhere all three are NULL and the verifier decodes the entry
-        itself. ``data`` is NULL when the row or its bytes are gone or the type has no table here;
-        ``held`` says whether this store keeps payloads of the entry's type, ``purge`` whether it is a
-        purge manifest. The lookup columns (never trusted alone) come only where the verifier needs them:
-        entries not of the fast shape, payloads gone, purge manifests (``lookup`` finds the rest).
+        Columns: idx, entry, quotes, digest, salt, salted, gone, held, purge, record_type, record_id,
+        data. Where the entry bytes have the canonical shape *and* agree with the stored lookup columns
+        (``FAST_SHAPE``), ``quotes`` is how many '"' that shape holds, ``digest`` / ``salt`` are the
+        payload_sha256 and salt texts cut out of the entry and ``salted`` is salt ‖ payload, ready to
+        hash (when the salt is hex); elsewhere they are NULL and the verifier decodes the entry itself
+        from ``data``, sent only then. ``gone`` says the payload row or its bytes are gone (or the type
+        has no table here), ``held`` whether this store keeps payloads of the entry's type, ``purge``
+        whether it is a purge manifest. The lookup columns (never trusted alone) come only where the
+        verifier needs them: entries not of the fast shape, payloads gone, purge manifests (``lookup``
+        finds the rest).
         """
         groups: dict[tuple[str, str, str], list[str]] = {}
         for record_type, where in self.tables.items():
@@ -257,12 +259,18 @@ _SHAPES = {
 #: and what is cut out here is what ``decode_entry`` reads (tests/ledger/test_ledger_fast_payloads.py
 #: checks this against the decoder on crafted entries).
 FAST_SHAPE = """
-SELECT idx, entry, quotes,
-       CASE WHEN quotes IS NOT NULL THEN substr(s, l1 + 1, 64) END AS digest,
-       CASE WHEN quotes IS NOT NULL THEN substr(s, l1 + 65 + length(p2), 32) END AS salt, data,
-       {held} AS held, record_type = 'purge' AS purge,
+SELECT idx, entry, quotes, digest, salt, salted, data IS NULL AS gone, {held} AS held,
+       record_type = 'purge' AS purge,
        CASE WHEN quotes IS NULL OR data IS NULL OR record_type = 'purge' THEN record_type END AS record_type,
-       CASE WHEN quotes IS NULL OR data IS NULL OR record_type = 'purge' THEN record_id END AS record_id
+       CASE WHEN quotes IS NULL OR data IS NULL OR record_type = 'purge' THEN record_id END AS record_id,
+       CASE WHEN salted IS NULL THEN data END AS data
+FROM (
+SELECT *, CASE WHEN data IS NOT NULL AND regexp_full_match(salt, '[0-9a-fA-F]{{32}}')
+               THEN unhex(salt) || data END AS salted
+FROM (
+SELECT idx, entry, quotes, record_type, record_id, data,
+       CASE WHEN quotes IS NOT NULL THEN substr(s, l1 + 1, 64) END AS digest,
+       CASE WHEN quotes IS NOT NULL THEN substr(s, l1 + 65 + length(p2), 32) END AS salt
 FROM (
   SELECT idx, entry, record_type, record_id, data, l1, p2, s,
          CASE WHEN starts_with(s, p1) AND substr(s, l1 + 65, length(p2)) = p2
@@ -273,7 +281,7 @@ FROM (
     SELECT e.idx, e.entry, e.record_type, e.record_id, {data} AS data, try(decode(e.entry)) AS s,
            '{{"id":"' || e.record_id || '","payload_sha256":"' AS p1, length(p1) AS l1,
            '","retention":"' || e.retention || '","salt":"' AS p2
-    FROM {source} WHERE {where}))
+    FROM {source} WHERE {where}))))
 """
 
 

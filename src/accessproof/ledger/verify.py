@@ -437,12 +437,14 @@ class _PayloadPass:
                 self.out.add(idx, "entry", f"entry {idx} is malformed: {exc}")
 
     def _check_fast(self, rows: pa.RecordBatch) -> None:
+        """Rows of the proven fast shape: hash each salt ‖ payload, compare the batch's digests at once."""
         if not rows.num_rows:
             return
         col = dict(zip(rows.schema.names, rows.columns, strict=True))
-        present = pc.is_valid(col["data"])
-        if col["data"].null_count:  # payload row or bytes gone: missing if the type is held, else not checked
-            gone = rows.filter(pc.invert(present))
+        if pc.any(
+            col["gone"]
+        ).as_py():  # payload row or bytes gone: missing if the type is held, else unchecked
+            gone = rows.filter(col["gone"])
             names = ("idx", "record_type", "record_id", "held")
             for idx, record_type, record_id, held in zip(
                 *(gone.column(n).to_pylist() for n in names), strict=True
@@ -451,17 +453,28 @@ class _PayloadPass:
                     self.missing.append(RecordRef(idx, record_type, record_id))
                 else:
                     self.report.payloads_unchecked += 1
-            rows = rows.filter(present)
+            rows = rows.filter(pc.invert(col["gone"]))
             col = dict(zip(rows.schema.names, rows.columns, strict=True))
-        salts, datas, digests = (col[n].to_pylist() for n in ("salt", "data", "digest"))
-        sha, fromhex = hashlib.sha256, bytes.fromhex
-        try:
-            got = [sha(fromhex(s) + d).hexdigest() for s, d in zip(salts, datas, strict=True)]
-        except ValueError:  # a salt that is not hex: one by one
-            got = [_salted_hex(s, d) for s, d in zip(salts, datas, strict=True)]
+        if col["salted"].null_count:  # a salt that is not hex: as the decoder's path does it
+            odd = rows.filter(pc.is_null(col["salted"]))
+            names = ("idx", "salt", "data", "digest", "purge", "record_type", "record_id")
+            for idx, salt, data, digest, purge, record_type, record_id in zip(
+                *(odd.column(n).to_pylist() for n in names), strict=True
+            ):
+                if _salted_hex(salt, data) != digest:
+                    self.bad_fast.append(idx)
+                    continue
+                self.report.payloads_checked += 1
+                if purge:
+                    self.manifests.append(RecordRef(idx, record_type, record_id))
+            rows = rows.filter(pc.is_valid(col["salted"]))
+            col = dict(zip(rows.schema.names, rows.columns, strict=True))
+        sha = hashlib.sha256
+        got = [sha(x).digest() for x in col["salted"].to_pylist()]
         bad: list[int] = []
-        if got != digests:
-            bad = [i for i, (a, b) in enumerate(zip(got, digests, strict=True)) if a != b]
+        if b"".join(got).hex().encode() != _binary_bytes(col["digest"].cast(pa.binary())):
+            digests = col["digest"].to_pylist()
+            bad = [i for i, (g, d) in enumerate(zip(got, digests, strict=True)) if g.hex() != d]
             self.bad_fast.extend(col["idx"][i].as_py() for i in bad)
         self.report.payloads_checked += len(got) - len(bad)
         if pc.any(col["purge"]).as_py():
