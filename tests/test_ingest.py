@@ -154,9 +154,14 @@ def test_killed_ingest_rerun_ends_with_the_same_store(tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     wal = killed / "accessproof.duckdb.wal"
     deadline = time.time() + 60
+    last = -1
     while time.time() < deadline and proc.poll() is None:
-        if wal.exists() and wal.stat().st_size > 2_000_000:
+        size = wal.stat().st_size if wal.exists() else -1
+        # a commit writes the WAL in pieces: kill only once its size has held for a poll, not mid-write
+        # (a torn last commit is rolled back, and under load that could leave nothing committed)
+        if size > 2_000_000 and size == last:
             break
+        last = size
         time.sleep(0.02)
     assert proc.poll() is None, "ingest finished before it could be killed; make the input larger"
     proc.send_signal(signal.SIGKILL)

@@ -275,25 +275,21 @@ class Ingestor:
     def _seal(self, con: Any, may_quarantine: bool) -> None:
         """Seal, inside the batch's transaction, every raw record and quarantined record it added."""
         assert self.ledger is not None
-        raw = con.execute(
-            "SELECT r.raw_id, r.source, r.record_time, r.data, r.record_type FROM raw_records r "
-            "JOIN _new n ON r.raw_id = n.raw_id"
-        ).fetchall()
-        if raw:
-            ids, sources, times, payloads, kinds = (list(c) for c in zip(*raw, strict=True))
-            self.ledger.seal_columns(["raw"] * len(ids), ids, sources, times, payloads, kinds=kinds)
+        # DuckDB builds the entries (no per-record Python work on the writer thread)
+        self.ledger.seal_query(
+            con,
+            "SELECT 'raw', r.raw_id, r.source, r.record_time, r.data, r.record_type FROM raw_records r "
+            "JOIN _new n ON r.raw_id = n.raw_id",
+        )
         if not may_quarantine:
             return
-        quarantined = con.execute(
-            "SELECT q.quarantine_id, q.source_type, q.data FROM quarantine q WHERE q.run_id = ? AND NOT EXISTS "
-            "(SELECT 1 FROM ledger_entries e WHERE e.record_type = 'quarantine' AND e.record_id = q.quarantine_id)",
+        self.ledger.seal_query(
+            con,
+            "SELECT 'quarantine', q.quarantine_id, q.source_type, NULL::TIMESTAMPTZ, q.data, 'quarantine' "
+            "FROM quarantine q WHERE q.run_id = ? AND NOT EXISTS (SELECT 1 FROM ledger_entries e "
+            "WHERE e.record_type = 'quarantine' AND e.record_id = q.quarantine_id)",
             [self.summary.run_id],
-        ).fetchall()
-        if quarantined:
-            ids, sources, payloads = (list(c) for c in zip(*quarantined, strict=True))
-            n = len(ids)
-            self.ledger.seal_columns(["quarantine"] * n, ids, sources, [None] * n, payloads,
-                                     kinds=["quarantine"] * n)
+        )
 
     def _wait(self) -> None:
         if self._writing is None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyarrow as pa
 
+from accessproof.ledger import sqlseal
 from accessproof.ledger.entry import (
     MAX_ENTRY_BYTES,
     EntryError,
@@ -209,6 +210,19 @@ class Ledger:
         sealed_text = iso_utc(sealed)
         index_times = [t or sealed_text for t in texts]
         return self._append(entries, EntryIndex(list(record_types), list(record_ids), index_times, classes))
+
+    def seal_query(
+        self,
+        con: Any,
+        select_sql: str,
+        params: Sequence[Any] | None = None,
+        *,
+        sealed: datetime | None = None,
+    ) -> int:
+        """Seal the rows of a query run on ``con`` (the ledger's own connection, or one inside the same
+        DuckDB transaction): columns record_type, record_id, source, time, payload, kind. DuckDB builds
+        the entries (see ``sqlseal``), so no per-record Python work. Returns the index of the first one."""
+        return sqlseal.seal_query(self, con, select_sql, params, sealed=sealed)
 
     def _classify(self, record_type: str, source: str, kind: str | None, record_id: str) -> str:
         if self.policy is None:
