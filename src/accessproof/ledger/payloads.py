@@ -117,6 +117,10 @@ class DuckDBPayloads:
         """Close a ``concurrent`` copy's cursor."""
         self.conn.close()
 
+    def sees_ledger(self) -> bool:
+        """Whether this store's connection holds the ledger too (``entry_rows`` joins the two)."""
+        return self._exists("ledger_entries")
+
     def entry_rows(self, size: int, batch_rows: int = 1 << 14) -> pa.RecordBatchReader:
         """Verification's fast path: every ledger entry with 0 <= idx < size beside the payload that its
         lookup columns name, in one pass of hash joins (in no order; an entry comes more than once only if

@@ -344,7 +344,7 @@ class _PayloadPass:
         self.odd: list[tuple[int, str, str, str, str]] = []  # entries whose lookup columns disagree with them
         self.skip: list[int] = []  # entries whose lookup columns are not to be believed (odd or malformed)
         self.bad_fast: list[int] = []  # fast-shape entries whose payload does not match
-        if hasattr(payloads, "entry_rows"):
+        if hasattr(payloads, "entry_rows") and payloads.sees_ledger():  # type: ignore[attr-defined]
             self.rows = _ReadAhead(payloads, size)  # starts the joins now, beside the tree pass
 
     @property
