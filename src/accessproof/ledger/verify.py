@@ -3,8 +3,9 @@
 Nothing stored is trusted: leaf hashes are recomputed from entry bytes and compared with every tile,
 upper levels are rebuilt from the recomputed leaves, each checkpoint's signature is checked and its root
 compared with the recomputed tree, consecutive checkpoints are proven consistent, payloads are rehashed
-with their salts, and a missing payload is only accepted when a sealed purge manifest lists it. An
-exported checkpoint (``against``) catches a store rolled back together with its own checkpoints.
+with their salts (set-based on DuckDB: see ``_PayloadPass``), and a missing payload is only accepted when
+a sealed purge manifest lists it. An exported checkpoint (``against``) catches a store rolled back
+together with its own checkpoints.
 """
 
 from __future__ import annotations
@@ -327,11 +328,17 @@ def _check_tiles(
 class _PayloadPass:
     """Payload checks across the whole run: rehash each payload with its entry's salt.
 
-    A store with ``entry_rows`` (DuckDB) hands over every entry beside its payload in one set-based pass of
-    hash joins, read ahead on a second cursor while the tree is being checked; Python then only decodes
-    each entry (the exact decoder, so nothing is assumed about the bytes) and hashes salt ‖ payload with
-    hashlib, which is several times faster per core than DuckDB's sha256. Other stores are asked chunk by
-    chunk (``add_chunk``) for the payloads of the entries the tree pass read.
+    A store with ``entry_rows`` (DuckDB, on the ledger's database) hands over every entry beside its
+    payload in one set-based pass of hash joins, read ahead on a cursor of its own while the tree is being
+    checked (``poll`` between tree chunks). For entries of the canonical shape DuckDB cuts out the digest
+    and salt and joins salt ‖ payload; ``shape_proven`` checks on the bytes, a batch at a time, that the
+    cut-outs are what the decoder reads; Python then only hashes, with hashlib (several times faster per
+    core than DuckDB's sha256), and compares a batch's digests in one string. Every other entry is decoded
+    here (``_hash_rows``), exactly as the portable path does. Other stores are asked chunk by chunk
+    (``add_chunk``) for the payloads of the entries the tree pass read.
+
+    The two passes read on two connections: run verification on a store nobody writes to meanwhile (as
+    for any point-in-time check), or an entry changed between the reads is judged on the bytes each saw.
     """
 
     def __init__(self, payloads: PayloadStore, report: VerifyReport, out: _Collector, size: int) -> None:
