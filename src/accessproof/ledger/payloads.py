@@ -126,9 +126,9 @@ class DuckDBPayloads:
         lookup columns name, in one pass of hash joins (in no order; an entry comes more than once only if
         its table holds that id twice).
 
-        Columns: idx, entry, quotes, digest, salt, salted, gone, held, purge, record_type, record_id,
+        Columns: idx, entry, shape, digest, salt, salted, gone, held, purge, record_type, record_id,
         data. Where the entry bytes have the canonical shape *and* agree with the stored lookup columns
-        (``FAST_SHAPE``), ``quotes`` is how many '"' that shape holds, ``digest`` / ``salt`` are the
+        (``FAST_SHAPE``), ``shape`` says which optional keys it holds, ``digest`` / ``salt`` are the
         payload_sha256 and salt texts cut out of the entry and ``salted`` is salt ‖ payload, ready to
         hash (when the salt is hex); elsewhere they are NULL and the verifier decodes the entry itself
         from ``data``, sent only then. ``gone`` says the payload row or its bytes are gone (or the type
@@ -235,77 +235,61 @@ class DuckDBPayloads:
                 yield record_type, rid
 
 
-#: The canonical entry shapes (``Entry`` fields in RFC 8785 order; subject and time optional) by whether
-#: they hold a subject and a time, as LIKE patterns, with how many '"' each holds: every '"' of an entry
-#: whose values hold none is in these literals. Which one to try is told by whether the entry holds the
-#: subject and time keys (a value could only fake one with a '"', and then the quote count fails it).
-_SHAPES = {
-    (subject, time): (
-        4 * len(keys),
-        "{" + ",".join(f'"{k}":"%"' for k in keys) + "}",
-    )
-    for subject in (True, False)
-    for time in (True, False)
-    for keys in [
-        ["id", "payload_sha256", "retention", "salt", "sealed", "source"]
-        + (["subject"] if subject else [])
-        + (["time"] if time else [])
-        + ["type"]
-    ]
-}
+#: The key literals an entry of the canonical shape holds between its ``sealed`` and ``type`` values.
+SOURCE_KEY, SUBJECT_KEY, TIME_KEY = '","source":"', '","subject":"', '","time":"'
 
 #: SQL for one part of ``entry_rows``. ``s`` is the entry as text (NULL unless valid UTF-8). An entry has
 #: the fast shape when it begins ``{"id":"<record_id>","payload_sha256":"`` + 64 characters +
 #: ``","retention":"<retention>","salt":"`` + 32 characters + ``","sealed":"``, ends
-#: ``","type":"<record_type>"}``, holds no backslash and matches one of ``_SHAPES``. The verifier adds
-#: the last condition, on the bytes: no control character, and exactly ``quotes`` '"' in the entry. Then
-#: every value is a plain JSON string with no quote or escape in it, the keys are exactly the shape's,
+#: ``","type":"<record_type>"}``, holds no backslash, its lookup columns hold no '"', and it holds the
+#: source key; ``shape`` then says whether it holds the subject key (1) and the time key (2). The
+#: verifier proves the rest on the bytes (``verify.shape_proven``): no control character, no '"' in the
+#: digest and salt cut out here, each key literal exactly as often as the shapes say, no two literals
+#: sharing a '"', and exactly as many '"' as those literals and the fixed ones hold. Then every value is a
+#: plain JSON string with no quote or escape in it, the keys are exactly the entry's fields, each once,
 #: and what is cut out here is what ``decode_entry`` reads (tests/ledger/test_ledger_fast_payloads.py
-#: checks this against the decoder on crafted entries).
+#: checks this against the decoder on crafted and mutated entries).
 FAST_SHAPE = """
-SELECT idx, entry, quotes, digest, salt, salted, data IS NULL AS gone, {held} AS held,
+SELECT idx, entry, shape, digest, salt, salted, data IS NULL AS gone, {held} AS held,
        record_type = 'purge' AS purge,
-       CASE WHEN quotes IS NULL OR data IS NULL OR record_type = 'purge' THEN record_type END AS record_type,
-       CASE WHEN quotes IS NULL OR data IS NULL OR record_type = 'purge' THEN record_id END AS record_id,
+       CASE WHEN shape IS NULL OR data IS NULL OR record_type = 'purge' THEN record_type END AS record_type,
+       CASE WHEN shape IS NULL OR data IS NULL OR record_type = 'purge' THEN record_id END AS record_id,
        CASE WHEN salted IS NULL THEN data END AS data
 FROM (
 SELECT *, CASE WHEN data IS NOT NULL AND regexp_full_match(salt, '[0-9a-fA-F]{{32}}')
                THEN unhex(salt) || data END AS salted
 FROM (
-SELECT idx, entry, quotes, record_type, record_id, data,
-       CASE WHEN quotes IS NOT NULL THEN substr(s, l1 + 1, 64) END AS digest,
-       CASE WHEN quotes IS NOT NULL THEN substr(s, l1 + 65 + length(p2), 32) END AS salt
+SELECT idx, entry, shape, record_type, record_id, data,
+       CASE WHEN shape IS NOT NULL THEN substr(s, l1 + 1, 64) END AS digest,
+       CASE WHEN shape IS NOT NULL THEN substr(s, l1 + 65 + length(p2), 32) END AS salt
 FROM (
   SELECT idx, entry, record_type, record_id, data, l1, p2, s,
          CASE WHEN starts_with(s, p1) AND substr(s, l1 + 65, length(p2)) = p2
                    AND substr(s, l1 + 97 + length(p2), 12) = '","sealed":"'
                    AND ends_with(s, '","type":"' || record_type || '"}}') AND NOT contains(s, '\\')
-              THEN CASE {likes} END END AS quotes
+                   AND plain_claims
+                   AND contains(s, '{source}')
+              THEN (contains(s, '{subject}')::TINYINT + 2 * contains(s, '{time}')::TINYINT)::TINYINT
+         END AS shape
   FROM (
     SELECT e.idx, e.entry, e.record_type, e.record_id, {data} AS data, try(decode(e.entry)) AS s,
+           NOT contains(e.record_id || e.retention || e.record_type, '"') AS plain_claims,
            '{{"id":"' || e.record_id || '","payload_sha256":"' AS p1, length(p1) AS l1,
            '","retention":"' || e.retention || '","salt":"' AS p2
-    FROM {source} WHERE {where}))))
+    FROM {source_} WHERE {where}))))
 """
 
 
-def _like(subject: bool, time: bool) -> str:
-    quotes, pattern = _SHAPES[(subject, time)]
-    return f"WHEN s LIKE '{pattern.replace('_', '!_')}' ESCAPE '!' THEN {quotes}"
-
-
-def _pick(subject: bool) -> str:
-    return (
-        f'CASE WHEN contains(s, \'","time":"\') THEN CASE {_like(subject, True)} END '
-        f"ELSE CASE {_like(subject, False)} END END"
-    )
-
-
-_LIKES = f'WHEN contains(s, \'","subject":"\') THEN {_pick(True)} ELSE {_pick(False)}'
-
-
 def _shape_sql(data: str, source: str, where: str, held: str) -> str:
-    return FAST_SHAPE.format(likes=_LIKES, data=data, source=source, where=where, held=held)
+    return FAST_SHAPE.format(
+        data=data,
+        source_=source,
+        where=where,
+        held=held,
+        source=SOURCE_KEY,
+        subject=SUBJECT_KEY,
+        time=TIME_KEY,
+    )
 
 
 def _sql_list(values: Iterable[str]) -> str:

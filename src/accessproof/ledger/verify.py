@@ -33,7 +33,7 @@ from accessproof.ledger.merkle import (
     verify_consistency,
 )
 from accessproof.ledger.note import NoteError, Verifier, open_note, parse_checkpoint
-from accessproof.ledger.payloads import PayloadStore, RecordRef
+from accessproof.ledger.payloads import SOURCE_KEY, SUBJECT_KEY, TIME_KEY, PayloadStore, RecordRef
 from accessproof.ledger.storage import LedgerStorage
 from accessproof.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, TileError, TileReader, tile_keys, tile_width
 
@@ -404,11 +404,11 @@ class _PayloadPass:
         """One batch of ``entry_rows``: rows of the fast shape are hashed straight from the cut-out salt and
         digest once the batch's quote count proves the shape; the rest are decoded one by one."""
         col = dict(zip(batch.schema.names, batch.columns, strict=True))
-        quotes = col["quotes"]
-        fast = pc.is_valid(quotes)
-        slow = batch.filter(pc.invert(fast)) if quotes.null_count else None
+        shape = col["shape"]
+        fast = pc.is_valid(shape)
+        slow = batch.filter(pc.invert(fast)) if shape.null_count else None
         slow_entries: list[bytes] = slow.column("entry").to_pylist() if slow is not None else []
-        if not shape_proven(col["entry"], quotes, slow_entries):
+        if not shape_proven(col["entry"], shape, col["digest"], col["salt"], slow_entries):
             # some entry is not what its shape says: decode every one, believe no lookup column
             self._decode_all(col["idx"].to_pylist(), col["entry"].to_pylist())
             return
@@ -598,17 +598,41 @@ def _binary_bytes(arr: pa.Array) -> bytes:
     return data[start:end].to_pybytes()
 
 
-def shape_proven(entries: pa.Array, quotes: pa.Array, slow_entries: list[bytes]) -> bool:
-    """The verifier's half of the fast shape (see ``payloads.FAST_SHAPE``): across a batch, every '"',
-    backslash and control byte is one that the matched shapes account for.
+def shape_proven(
+    entries: pa.Array, shape: pa.Array, digests: pa.Array, salts: pa.Array, slow_entries: list[bytes]
+) -> bool:
+    """The verifier's half of the fast shape (see ``payloads.FAST_SHAPE``), on a batch's bytes.
 
-    A row of the fast shape holds at least its shape's ``quotes`` '"' (the shape's literals), so equal
-    totals mean each such row holds exactly those and no backslash or control byte: its values are plain
-    JSON strings. ``slow_entries`` are the batch's rows without a shape, counted as they are.
+    Rows of the fast shape (``shape`` not null) begin and end as their lookup columns say and hold the
+    key literals ``shape`` names at least once. Across the batch (``slow_entries``, its other rows,
+    counted as they are): no control byte or backslash, no '"' in a cut-out digest or salt, each key
+    literal exactly as often as the shapes name it, no '":","' (two literals sharing a '"'), and exactly
+    the '"' that the fixed literals (24) and the key literals (4 each) hold. So in each fast row every '"'
+    lies in a literal: the values are plain JSON strings and the keys are the entry's fields, each once.
     """
-    seen = _binary_bytes(entries).translate(_QUOTE_LIKE).count(b'"')
-    expect = (pc.sum(quotes).as_py() or 0) + sum(e.translate(_QUOTE_LIKE).count(b'"') for e in slow_entries)
-    return seen == expect
+    buf = _binary_bytes(entries)
+    n_fast = len(shape) - shape.null_count
+    subjects = pc.sum(pc.bit_wise_and(shape, 1)).as_py() or 0
+    times = (pc.sum(pc.bit_wise_and(shape, 2)).as_py() or 0) // 2
+    expected = {
+        b'"': 28 * n_fast + 4 * (subjects + times),
+        SOURCE_KEY.encode(): n_fast,
+        SUBJECT_KEY.encode(): subjects,
+        TIME_KEY.encode(): times,
+        b'":","': 0,
+    }
+    if b'"' in _binary_bytes(digests.cast(pa.binary())) or b'"' in _binary_bytes(salts.cast(pa.binary())):
+        return False
+    quote_like = buf.translate(_QUOTE_LIKE)
+    for literal, count in expected.items():
+        seen = (quote_like if literal == b'"' else buf).count(literal)
+        if literal == b'"':
+            count += sum(e.translate(_QUOTE_LIKE).count(b'"') for e in slow_entries)
+        else:
+            count += sum(e.count(literal) for e in slow_entries)
+        if seen != count:
+            return False
+    return True
 
 
 def _salted_hex(salt: str, data: bytes) -> str | None:
