@@ -404,11 +404,10 @@ class _PayloadPass:
         """One batch of ``entry_rows``: rows of the fast shape are hashed straight from the cut-out salt and
         digest once the batch's quote count proves the shape; the rest are decoded one by one."""
         col = dict(zip(batch.schema.names, batch.columns, strict=True))
-        shape = col["shape"]
-        fast = pc.is_valid(shape)
-        slow = batch.filter(pc.invert(fast)) if shape.null_count else None
+        fast = pc.is_valid(col["fast"])
+        slow = batch.filter(pc.invert(fast)) if col["fast"].null_count else None
         slow_entries: list[bytes] = slow.column("entry").to_pylist() if slow is not None else []
-        if not shape_proven(col["entry"], shape, col["digest"], col["salt"], slow_entries):
+        if not shape_proven(col["entry"], col["fast"], col["digest"], col["salt"], slow_entries):
             # some entry is not what its shape says: decode every one, believe no lookup column
             self._decode_all(col["idx"].to_pylist(), col["entry"].to_pylist())
             return
@@ -599,40 +598,34 @@ def _binary_bytes(arr: pa.Array) -> bytes:
 
 
 def shape_proven(
-    entries: pa.Array, shape: pa.Array, digests: pa.Array, salts: pa.Array, slow_entries: list[bytes]
+    entries: pa.Array, fast: pa.Array, digests: pa.Array, salts: pa.Array, slow_entries: list[bytes]
 ) -> bool:
     """The verifier's half of the fast shape (see ``payloads.FAST_SHAPE``), on a batch's bytes.
 
-    Rows of the fast shape (``shape`` not null) begin and end as their lookup columns say and hold the
-    key literals ``shape`` names at least once. Across the batch (``slow_entries``, its other rows,
-    counted as they are): no control byte or backslash, no '"' in a cut-out digest or salt, each key
-    literal exactly as often as the shapes name it, no '":","' (two literals sharing a '"'), and exactly
-    the '"' that the fixed literals (24) and the key literals (4 each) hold. So in each fast row every '"'
-    lies in a literal: the values are plain JSON strings and the keys are the entry's fields, each once.
+    Rows of the fast shape (``fast`` not null) begin and end as their lookup columns say, with 24 '"' in
+    those fixed literals, and hold the source key literal. Across the batch (``slow_entries`` are its
+    other rows, counted as they are) there must be no control byte or backslash, no '"' in a cut-out
+    digest or salt, no '":","' (two literals sharing a '"'), and no '"' but the 24 fixed ones of each row
+    and the 4 of each source, subject or time key literal. As no row can hold fewer, each fast row holds
+    exactly those: its values are plain JSON strings and its keys are ``Entry`` fields.
     """
-    buf = _binary_bytes(entries)
-    n_fast = len(shape) - shape.null_count
-    subjects = pc.sum(pc.bit_wise_and(shape, 1)).as_py() or 0
-    times = (pc.sum(pc.bit_wise_and(shape, 2)).as_py() or 0) // 2
-    expected = {
-        b'"': 28 * n_fast + 4 * (subjects + times),
-        SOURCE_KEY.encode(): n_fast,
-        SUBJECT_KEY.encode(): subjects,
-        TIME_KEY.encode(): times,
-        b'":","': 0,
-    }
+    n_fast = len(fast) - fast.null_count
+    if not n_fast:
+        return True
     if b'"' in _binary_bytes(digests.cast(pa.binary())) or b'"' in _binary_bytes(salts.cast(pa.binary())):
         return False
-    quote_like = buf.translate(_QUOTE_LIKE)
-    for literal, count in expected.items():
-        seen = (quote_like if literal == b'"' else buf).count(literal)
-        if literal == b'"':
-            count += sum(e.translate(_QUOTE_LIKE).count(b'"') for e in slow_entries)
-        else:
-            count += sum(e.count(literal) for e in slow_entries)
-        if seen != count:
-            return False
-    return True
+    buf = _binary_bytes(entries)
+
+    def fast_count(literal: bytes) -> int:
+        return buf.count(literal) - sum(e.count(literal) for e in slow_entries)
+
+    if fast_count(b'":","'):
+        return False
+    keys = sum(fast_count(k.encode()) for k in (SOURCE_KEY, SUBJECT_KEY, TIME_KEY))
+    quotes = buf.translate(_QUOTE_LIKE).count(b'"') - sum(
+        e.translate(_QUOTE_LIKE).count(b'"') for e in slow_entries
+    )
+    return quotes == 24 * n_fast + 4 * keys
 
 
 def _salted_hex(salt: str, data: bytes) -> str | None:
