@@ -142,8 +142,8 @@ def _assert_exact(rows: pa.Table, claims: dict[int, tuple[str, str]]) -> int:
     accepted = 0
     for i in range(rows.num_rows):
         row = rows.slice(i, 1)
-        cols = [row.column(n).combine_chunks() for n in ("entry", "fast", "digest", "salt")]
-        if row.column("fast").null_count or not shape_proven(*cols, []):
+        cols = [row.column(n).combine_chunks() for n in ("entry", "shape", "digest", "salt")]
+        if row.column("shape").null_count or not shape_proven(*cols, []):
             continue
         accepted += 1
         entry = row.column("entry")[0].as_py()
@@ -180,7 +180,7 @@ def test_wrong_lookup_columns_are_never_fast() -> None:
         (entry.replace(b'{"id":"', b'{"id":"x","time":"y'), rtype, 'x","time":"y' + rid, retention),
     ]
     rows = _rows(cases)
-    assert rows.column("fast").null_count == len(cases)
+    assert rows.column("shape").null_count == len(cases)
 
 
 def test_forged_and_mutated_entries_are_never_misread() -> None:

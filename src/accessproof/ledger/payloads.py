@@ -128,7 +128,7 @@ class DuckDBPayloads:
 
         Columns: idx, entry, shape, digest, salt, salted, gone, held, purge, record_type, record_id,
         data. Where the entry bytes have the canonical shape *and* agree with the stored lookup columns
-        (``FAST_SHAPE``), ``fast`` is true, ``digest`` / ``salt`` are the
+        (``FAST_SHAPE``), ``shape`` says which optional keys it holds, ``digest`` / ``salt`` are the
         payload_sha256 and salt texts cut out of the entry and ``salted`` is salt ‖ payload, ready to
         hash (when the salt is hex); elsewhere they are NULL and the verifier decodes the entry itself
         from ``data``, sent only then. ``gone`` says the payload row or its bytes are gone (or the type
@@ -241,35 +241,37 @@ SOURCE_KEY, SUBJECT_KEY, TIME_KEY = '","source":"', '","subject":"', '","time":"
 #: SQL for one part of ``entry_rows``. ``s`` is the entry as text (NULL unless valid UTF-8). An entry has
 #: the fast shape when it begins ``{"id":"<record_id>","payload_sha256":"`` + 64 characters +
 #: ``","retention":"<retention>","salt":"`` + 32 characters + ``","sealed":"``, ends
-#: ``","type":"<record_type>"}``, holds no backslash, its lookup columns hold no '"', and it holds the
-#: source key. The verifier proves the rest on the bytes (``verify.shape_proven``): no control character,
-#: no '"' in the digest and salt cut out here, no two key literals sharing a '"', and no '"' but those in
-#: the fixed literals and the source, subject and time key literals. Then every value is a plain JSON
-#: string with no quote or escape in it, every key is a field of ``Entry`` (the decoder takes the last of
-#: a repeated source, subject or time, none of which is cut out here), and what is cut out is what
+#: ``","type":"<record_type>"}``, holds no backslash and no '":","' (two literals sharing a '"'), its
+#: lookup columns hold no '"', and it holds the source key literal; ``shape`` then says whether it holds
+#: the subject (1) and the time (2) key literal. Such an entry holds at least the 24 '"' of the fixed
+#: literals and 4 more for each key literal it holds. The verifier proves the rest on the bytes
+#: (``verify.shape_proven``): no control character, no '"' in the digest and salt cut out here, and,
+#: across a batch, not one '"' more than those. Then every value is a plain JSON string with no quote
+#: or escape in it, the keys are exactly ``Entry`` fields, each once, and what is cut out is what
 #: ``decode_entry`` reads (tests/ledger/test_ledger_fast_payloads.py checks this against the decoder on
 #: crafted and mutated entries).
 FAST_SHAPE = """
-SELECT idx, entry, fast, digest, salt, salted, data IS NULL AS gone, {held} AS held,
+SELECT idx, entry, shape, digest, salt, salted, data IS NULL AS gone, {held} AS held,
        record_type = 'purge' AS purge,
-       CASE WHEN fast IS NULL OR data IS NULL OR record_type = 'purge' THEN record_type END AS record_type,
-       CASE WHEN fast IS NULL OR data IS NULL OR record_type = 'purge' THEN record_id END AS record_id,
+       CASE WHEN shape IS NULL OR data IS NULL OR record_type = 'purge' THEN record_type END AS record_type,
+       CASE WHEN shape IS NULL OR data IS NULL OR record_type = 'purge' THEN record_id END AS record_id,
        CASE WHEN salted IS NULL THEN data END AS data
 FROM (
 SELECT *, CASE WHEN data IS NOT NULL AND regexp_full_match(salt, '[0-9a-fA-F]{{32}}')
                THEN unhex(salt) || data END AS salted
 FROM (
-SELECT idx, entry, fast, record_type, record_id, data,
-       CASE WHEN fast THEN substr(s, l1 + 1, 64) END AS digest,
-       CASE WHEN fast THEN substr(s, l1 + 65 + length(p2), 32) END AS salt
+SELECT idx, entry, shape, record_type, record_id, data,
+       CASE WHEN shape IS NOT NULL THEN substr(s, l1 + 1, 64) END AS digest,
+       CASE WHEN shape IS NOT NULL THEN substr(s, l1 + 65 + length(p2), 32) END AS salt
 FROM (
   SELECT idx, entry, record_type, record_id, data, l1, p2, s,
          CASE WHEN starts_with(s, p1) AND substr(s, l1 + 65, length(p2)) = p2
                    AND substr(s, l1 + 97 + length(p2), 12) = '","sealed":"'
                    AND ends_with(s, '","type":"' || record_type || '"}}') AND NOT contains(s, '\\')
                    AND plain_claims
-                   AND contains(s, '{source}')
-              THEN TRUE END AS fast
+                   AND contains(s, '{source}') AND NOT contains(s, '":","')
+              THEN (contains(s, '{subject}')::TINYINT + 2 * contains(s, '{time}')::TINYINT)::TINYINT
+         END AS shape
   FROM (
     SELECT e.idx, e.entry, e.record_type, e.record_id, {data} AS data, try(decode(e.entry)) AS s,
            NOT contains(e.record_id || e.retention || e.record_type, '"') AS plain_claims,
