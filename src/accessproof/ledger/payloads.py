@@ -245,8 +245,9 @@ SOURCE_KEY, SUBJECT_KEY, TIME_KEY = '","source":"', '","subject":"', '","time":"
 #: lookup columns hold no '"', and it holds the source key literal; ``shape`` then says whether it holds
 #: the subject (1) and the time (2) key literal. Such an entry holds at least the 24 '"' of the fixed
 #: literals and 4 more for each key literal it holds. The verifier proves the rest on the bytes
-#: (``verify.shape_proven``): no control character, no '"' in the digest and salt cut out here, and,
-#: across a batch, not one '"' more than those. Then every value is a plain JSON string with no quote
+#: (``verify.fast_rows``, ``verify.shape_proven``): printable ASCII (so no control character; other
+#: entries it decodes), no '"' in the digest and salt cut out here, and, across a batch, not one '"'
+#: more than those. Then every value is a plain JSON string with no quote
 #: or escape in it, the keys are exactly ``Entry`` fields, each once, and what is cut out is what
 #: ``decode_entry`` reads (tests/ledger/test_ledger_fast_payloads.py checks this against the decoder on
 #: crafted and mutated entries).

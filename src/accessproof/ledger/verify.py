@@ -404,14 +404,16 @@ class _PayloadPass:
         """One batch of ``entry_rows``: rows of the fast shape are hashed straight from the cut-out salt and
         digest once the batch's quote count proves the shape; the rest are decoded one by one."""
         col = dict(zip(batch.schema.names, batch.columns, strict=True))
-        fast = pc.is_valid(col["shape"])
-        slow = batch.filter(pc.invert(fast)) if col["shape"].null_count else None
+        fast = fast_rows(col["entry"], col["shape"])
+        all_fast = pc.all(fast).as_py()
+        shape = col["shape"] if all_fast else pc.if_else(fast, col["shape"], None)
+        slow = None if all_fast else batch.filter(pc.invert(fast))
         slow_entries: list[bytes] = slow.column("entry").to_pylist() if slow is not None else []
-        if not shape_proven(col["entry"], col["shape"], col["digest"], col["salt"], slow_entries):
+        if not shape_proven(col["entry"], shape, col["digest"], col["salt"], slow_entries):
             # some entry is not what its shape says: decode every one, believe no lookup column
             self._decode_all(col["idx"].to_pylist(), col["entry"].to_pylist())
             return
-        self._check_fast(batch.filter(fast) if slow is not None else batch)
+        self._check_fast(batch if all_fast else batch.filter(fast))
         if slow is not None:
             names = ("idx", "record_type", "record_id", "data")
             idxs, types, ids, datas = (slow.column(n).to_pylist() for n in names)
@@ -597,15 +599,23 @@ def _binary_bytes(arr: pa.Array) -> bytes:
     return data[start:end].to_pybytes()
 
 
+def fast_rows(entries: pa.Array, shape: pa.Array) -> pa.Array:
+    """Rows the fast path takes: of the fast shape in SQL and printable ASCII (no control byte); the
+    others are decoded."""
+    text = pc.cast(entries, options=pc.CastOptions(target_type=pa.string(), allow_invalid_utf8=True))
+    return pc.and_kleene(pc.is_valid(shape), pc.ascii_is_printable(text))
+
+
 def shape_proven(
     entries: pa.Array, shape: pa.Array, digests: pa.Array, salts: pa.Array, slow_entries: list[bytes]
 ) -> bool:
     """The verifier's half of the fast shape (see ``payloads.FAST_SHAPE``), on a batch's bytes.
 
-    A row of the fast shape (``shape`` not null) holds at least 28 '"', 4 more with a subject and 4 more
-    with a time. Across the batch (``slow_entries`` are its other rows, counted as they are) there must be
-    no control byte or backslash, no '"' in a cut-out digest or salt, and not one '"' more than that: then
-    each fast row holds exactly those, every one in a literal, and its values are plain JSON strings.
+    A row of the fast shape (``shape`` not null; printable ASCII, so no control byte, and no backslash)
+    holds at least 28 '"', 4 more with a subject and 4 more with a time. Across the batch
+    (``slow_entries`` are its other rows, counted as they are) there must be no '"' in a cut-out digest or
+    salt, and not one '"' more than that: then each fast row holds exactly those, every one in a literal,
+    and its values are plain JSON strings.
     """
     n_fast = len(shape) - shape.null_count
     if not n_fast:
@@ -613,8 +623,7 @@ def shape_proven(
     if b'"' in _binary_bytes(digests.cast(pa.binary())) or b'"' in _binary_bytes(salts.cast(pa.binary())):
         return False
     optional = pc.sum(pc.bit_wise_and(shape, 1)).as_py() + pc.sum(pc.shift_right(shape, 1)).as_py()
-    quotes = _binary_bytes(entries).translate(_QUOTE_LIKE).count(b'"')
-    quotes -= sum(e.translate(_QUOTE_LIKE).count(b'"') for e in slow_entries)
+    quotes = _binary_bytes(entries).count(b'"') - sum(e.count(b'"') for e in slow_entries)
     return quotes == 28 * n_fast + 4 * optional
 
 
@@ -623,10 +632,6 @@ def _salted_hex(salt: str, data: bytes) -> str | None:
         return hashlib.sha256(bytes.fromhex(salt) + data).hexdigest()
     except ValueError:
         return None
-
-
-#: bytes.translate table sending backslash and control bytes to '"', so one count sees all three
-_QUOTE_LIKE = bytes(34 if b < 32 or b == 92 else b for b in range(256))
 
 
 class _ReadAhead:
