@@ -110,15 +110,15 @@ def verify_ledger(
     verifiers: list[Verifier] | None = None,
     max_problems: int = 100,
     progress: Callable[[int, int], None] | None = None,
-    db_hashing: bool = False,
+    db_hashing: bool | None = None,
 ) -> VerifyReport:
     """Check the whole ledger; ``payloads`` adds payload checks, ``against`` an exported checkpoint.
 
-    Leaf hashes are computed here with hashlib, which hashes an entry several times faster per core than
-    DuckDB's sha256 (bench/ledger: tree-only verification at 1M entries, 2 cores: ~430k entries/s against
-    ~300k/s with DuckDB hashing, and a third less CPU). With ``db_hashing`` a storage that offers
-    ``leaf_hashes_blob`` computes them itself instead (the same checks), which may pay on a machine with
-    many more cores. Node hashes, tiles and signatures are always checked here.
+    With ``db_hashing`` a storage that offers ``leaf_hashes_blob`` computes the leaf hashes itself (DuckDB,
+    on every core); False hashes every entry here with hashlib (the same checks). None, the default, lets
+    DuckDB hash only when no set-based payload checks run: those keep DuckDB's threads busy with their
+    joins, and hashlib hashes an entry several times faster per core than DuckDB's sha256. Node hashes,
+    tiles and signatures are always checked here.
     """
     storage = ledger.storage
     report = VerifyReport()
@@ -148,13 +148,15 @@ def _check_tree(
     against: str | None,
     payload_pass: _PayloadPass | None,
     progress: Callable[[int, int], None] | None,
-    db_hashing: bool,
+    db_hashing: bool | None,
 ) -> None:
     """Leaves, tiles, upper levels, checkpoints and ``against``; hands entries to a chunked payload pass."""
     storage = ledger.storage
     upper: list[bytes | None] = []  # recomputed hashes of height 8 (level-1 tile contents)
 
     entries_too = payload_pass is not None and payload_pass.needs_entries
+    if db_hashing is None:
+        db_hashing = payload_pass is None or payload_pass.needs_entries
     in_db = db_hashing and hasattr(storage, "leaf_hashes_blob")
     for start, end, (idxs, data, blob) in _prefetched(storage, size, entries_too, in_db):
         if data is None and blob is None:  # the database saw a gap or a repeat: locate it here
