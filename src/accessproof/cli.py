@@ -291,6 +291,7 @@ def demo(
 
 def _mount() -> None:
     """Capabilities that live in their own packages bring their own sub-commands."""
+    from accessproof.api.commands import serve_cmd, token_app
     from accessproof.audit.commands import matrix_cmd
     from accessproof.controls.commands import assess_cmd, controls_app, findings_cmd, policy_app
     from accessproof.identity.commands import identity_app
@@ -312,6 +313,8 @@ def _mount() -> None:
                 "CSV, XLSX, HTML, JSON or OSCAL assessment results.")(matrix_cmd)
     app.add_typer(controls_app, name="controls")
     app.add_typer(policy_app, name="policy")
+    app.command("serve", help="Serve the REST API, webhooks and dashboard over the store.")(serve_cmd)
+    app.add_typer(token_app, name="token")
 
 
 _mount()
