@@ -42,8 +42,9 @@ DEFAULT_TABLES: dict[str, tuple[str, str, str]] = {
     "raw": ("raw_records", "raw_id", "data"),
     "quarantine": ("quarantine", "quarantine_id", "data"),
 }
-#: the ledger's own record types and control results, whose payloads live in ledger_payloads
-LEDGER_TYPES = ("hold", "release", "purge", "config", "control_result")
+#: the ledger's own record types, control results and sealed audit populations, whose payloads live in
+#: ledger_payloads
+LEDGER_TYPES = ("hold", "release", "purge", "config", "control_result", "population")
 _counter = itertools.count()
 
 
