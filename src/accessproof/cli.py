@@ -297,6 +297,7 @@ def _mount() -> None:
     from accessproof.identity.commands import identity_app
     from accessproof.ledger.commands import init_cmd, ledger_app, retention_app, verify_cmd
     from accessproof.linking.commands import access_cmd, link_app, timeline_cmd
+    from accessproof.server.commands import outbox_app, retest_cmd, schedule_app
 
     app.command("init", help="Create the ledger signing key and print the verifier key.")(init_cmd)
     app.command("verify", help="Recompute the ledger and check every checkpoint; exit 0 only if all holds.")(
@@ -315,6 +316,10 @@ def _mount() -> None:
     app.add_typer(policy_app, name="policy")
     app.command("serve", help="Serve the REST API, webhooks and dashboard over the store.")(serve_cmd)
     app.add_typer(token_app, name="token")
+    app.add_typer(schedule_app, name="schedule")
+    app.add_typer(outbox_app, name="outbox")
+    app.command("retest", help="Re-test one subject (or the queued deliveries) now; changes go to the outbox.")(
+        retest_cmd)
 
 
 _mount()
