@@ -293,6 +293,7 @@ def _mount() -> None:
     """Capabilities that live in their own packages bring their own sub-commands."""
     from accessproof.api.commands import serve_cmd, token_app
     from accessproof.audit.commands import matrix_cmd
+    from accessproof.audit.sample_commands import evidence_cmd, sample_cmd
     from accessproof.controls.commands import assess_cmd, controls_app, findings_cmd, policy_app
     from accessproof.identity.commands import identity_app
     from accessproof.ledger.commands import init_cmd, ledger_app, retention_app, verify_cmd
@@ -312,6 +313,10 @@ def _mount() -> None:
     app.command("findings", help="Findings with stable ids, first/last seen and state.")(findings_cmd)
     app.command("matrix", help="Traceability matrix: requirement → control → evidence → owner → result, as "
                 "CSV, XLSX, HTML, JSON or OSCAL assessment results.")(matrix_cmd)
+    app.command("sample", help="Freeze a control's population for a period in the ledger and draw a "
+                "reproducible sample (the sample file audit packages are built from).")(sample_cmd)
+    app.command("evidence", help="Sealed evidence by control, system, time and subject; purged payloads are "
+                "listed as purged.")(evidence_cmd)
     app.add_typer(controls_app, name="controls")
     app.add_typer(policy_app, name="policy")
     app.command("serve", help="Serve the REST API, webhooks and dashboard over the store.")(serve_cmd)
