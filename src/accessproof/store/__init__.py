@@ -1,4 +1,4 @@
-"""Stores behind one small interface (``base.Store``): DuckDB embedded now, PostgreSQL for the server."""
+"""Stores behind one small interface (``base.Store``): DuckDB embedded, PostgreSQL for the server."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ def store_location(store: str | os.PathLike | None = None) -> str:
 
 
 def open_store(store: str | os.PathLike | None = None, *, read_only: bool = False) -> Store:
-    """Open the store named by a directory path (DuckDB) or a ``postgresql://`` URL (not yet built)."""
+    """Open the store named by a directory path (DuckDB) or a ``postgresql://`` URL (``store.postgres``)."""
     loc = store_location(store)
     if loc.startswith(("postgresql://", "postgres://")):
-        raise StoreError("the PostgreSQL backend is not built yet; use a directory for the embedded store")
+        from accessproof.store.postgres import PostgresStore
+
+        return PostgresStore(loc, read_only=read_only)
     from accessproof.store.duckdb import DuckDBStore
 
     return DuckDBStore(Path(loc), read_only=read_only)
