@@ -2,6 +2,8 @@
 
 The key file holds ``PRIVATE+KEY+…`` (mode 0600, refused if others can read it); ``ledger.vkey`` holds the
 verifier key, which auditors should copy somewhere the store cannot reach, with exported checkpoints.
+A store is a directory (DuckDB) or a ``postgresql://`` URL, whose key files live in the local directory
+``store.postgres.store_home(url)`` (the signing key never goes into the database).
 """
 
 from __future__ import annotations
@@ -9,14 +11,16 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from accessproof.ledger.duckdb_storage import DuckDBLedgerStorage
+from accessproof.ledger.duckdb_storage import DuckDBLedgerStorage, compact_database
 from accessproof.ledger.ledger import Ledger, LedgerError
 from accessproof.ledger.note import NoteError, Signer, Verifier
-from accessproof.ledger.payloads import DuckDBPayloads
+from accessproof.ledger.payloads import DuckDBPayloads, PayloadStore
 from accessproof.ledger.retention import load_policy
+from accessproof.ledger.storage import LedgerStorage
 
 DB_NAME = "accessproof.duckdb"
 KEY_FILE = "ledger.key"
@@ -28,8 +32,22 @@ def db_path(store_dir: str | os.PathLike[str]) -> Path:
     return Path(store_dir) / DB_NAME
 
 
+def _is_url(store_dir: str | os.PathLike[str]) -> bool:
+    return isinstance(store_dir, str) and store_dir.startswith(("postgresql://", "postgres://"))
+
+
+def home_dir(store_dir: str | os.PathLike[str]) -> Path:
+    """The directory of a store's local files (keys, retention.yaml): the store directory itself, or for
+    a PostgreSQL URL its home (``store.postgres.store_home``)."""
+    if _is_url(store_dir):
+        from accessproof.store.postgres import store_home
+
+        return store_home(str(store_dir))
+    return Path(store_dir)
+
+
 def keys_dir(store_dir: str | os.PathLike[str]) -> Path:
-    return Path(store_dir) / "keys"
+    return home_dir(store_dir) / "keys"
 
 
 def load_signer(store_dir: str | os.PathLike[str]) -> Signer | None:
@@ -66,28 +84,22 @@ def parse_verifier_arg(value: str) -> Verifier:
 
 def open_ledger(
     store_dir: str | os.PathLike[str],
-    conn: duckdb.DuckDBPyConnection | None = None,
+    conn: Any = None,
     *,
     create: bool = True,
 ) -> Ledger:
-    """The ledger of a store, on ``conn`` if given (e.g. ingest's connection) or on its own connection.
+    """The ledger of a store, on ``conn`` if given (e.g. ingest's connection: DuckDB or PostgreSQL) or on
+    its own connection.
 
     Creates the ledger tables and the log origin on first use; loads the signing key and verifier key if
     ``accessproof init`` made them, and the store's ``retention.yaml`` or the packaged default policy.
     """
-    store = Path(store_dir)
+    store = home_dir(store_dir)
     owned = conn is None
     if conn is None:
-        path = db_path(store)
-        if not path.exists() and not create:
-            raise LedgerError(f"no store at {store} (no {DB_NAME}); run `accessproof init`")
-        store.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = duckdb.connect(str(path))
-        except duckdb.Error as exc:
-            raise LedgerError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+        conn = _connect(store_dir, create)
     try:
-        storage = DuckDBLedgerStorage(conn)
+        storage, payloads = _backend(conn)
         storage.setup()
         origin = storage.get_meta("origin")
         if origin is None:
@@ -110,9 +122,60 @@ def open_ledger(
         signer=signer,
         verifiers=list(dict.fromkeys(verifiers)),
         policy=policy,
-        payloads=DuckDBPayloads(conn),
+        payloads=payloads,
         on_close=conn.close if owned else None,
     )
+
+
+def _connect(store_dir: str | os.PathLike[str], create: bool) -> Any:
+    """A connection of the ledger's own: the store's DuckDB file, or the PostgreSQL store in a URL."""
+    if _is_url(store_dir):
+        from accessproof.store.base import StoreError
+        from accessproof.store.postgres import connect
+
+        try:
+            return connect(str(store_dir), create=create)
+        except StoreError as exc:
+            raise LedgerError(str(exc)) from None
+    store = Path(store_dir)
+    path = db_path(store)
+    if not path.exists() and not create:
+        raise LedgerError(f"no store at {store} (no {DB_NAME}); run `accessproof init`")
+    store.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(str(path))
+    except duckdb.Error as exc:
+        raise LedgerError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+
+
+def _backend(conn: Any) -> tuple[LedgerStorage, PayloadStore]:
+    """Ledger storage and payload store for a DuckDB or PostgreSQL connection."""
+    if isinstance(conn, duckdb.DuckDBPyConnection):
+        return DuckDBLedgerStorage(conn), DuckDBPayloads(conn)
+    from accessproof.ledger.postgres_storage import (
+        PostgresLedgerStorage,
+        PostgresPayloads,
+        is_postgres_connection,
+    )
+
+    if is_postgres_connection(conn):
+        return PostgresLedgerStorage(conn), PostgresPayloads(conn)
+    raise LedgerError(f"no ledger storage for a {type(conn).__name__} connection")
+
+
+def compact_store(store_dir: str | os.PathLike[str]) -> None:
+    """After a purge, make the purged bytes leave the database files (no connection to it may be open
+    in this process for DuckDB, which rewrites the file; PostgreSQL rewrites the payload tables)."""
+    if _is_url(store_dir):
+        from accessproof.ledger.postgres_storage import vacuum_payloads
+
+        conn = _connect(store_dir, create=False)
+        try:
+            vacuum_payloads(conn)
+        finally:
+            conn.close()
+        return
+    compact_database(db_path(store_dir))
 
 
 def init_store(store_dir: str | os.PathLike[str]) -> tuple[Ledger, Verifier]:

@@ -18,8 +18,7 @@ from typing import Annotated, Any, TypeVar
 import duckdb
 import typer
 
-from accessproof.ledger.api import db_path, init_store, open_ledger, parse_verifier_arg
-from accessproof.ledger.duckdb_storage import compact_database
+from accessproof.ledger.api import compact_store, init_store, open_ledger, parse_verifier_arg
 from accessproof.ledger.entry import EntryError
 from accessproof.ledger.ledger import Ledger, LedgerError
 from accessproof.ledger.merkle import leaf_hash
@@ -35,10 +34,12 @@ hold_app = typer.Typer(help="Legal holds.", no_args_is_help=True)
 retention_app.add_typer(hold_app, name="hold")
 
 StoreOpt = Annotated[
-    Path,
-    typer.Option("--store", envvar="ACCESSPROOF_STORE", help="Store directory.", show_default=True),
+    str,
+    typer.Option(
+        "--store", envvar="ACCESSPROOF_STORE", help="Store directory or postgresql:// URL.", show_default=True
+    ),
 ]
-DEFAULT_STORE = Path(".accessproof")
+DEFAULT_STORE = ".accessproof"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -53,11 +54,16 @@ def _one_line_errors(fn: F) -> F:
         except duckdb.Error as exc:
             typer.echo(f"error: database: {str(exc).splitlines()[0]}", err=True)
             raise typer.Exit(2) from None
+        except Exception as exc:
+            if not type(exc).__module__.startswith("psycopg"):  # PostgreSQL's errors, without importing it
+                raise
+            typer.echo(f"error: database: {(str(exc).strip().splitlines() or [''])[0]}", err=True)
+            raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def _open(store: Path) -> Ledger:
+def _open(store: str) -> Ledger:
     return open_ledger(store, create=False)
 
 
@@ -240,7 +246,7 @@ def purge_cmd(
     for ref in report.purge[:20]:
         typer.echo(f"  {ref.idx} {ref.record_type} {ref.record_id}")
     if not dry_run and report.purge:
-        compact_database(db_path(store))  # DuckDB keeps freed blocks: rewrite so the bytes are gone
+        compact_store(store)  # the database keeps freed bytes: rewrite so they are gone
         typer.echo(f"purge manifest sealed at index {report.manifest_index}; database compacted")
 
 

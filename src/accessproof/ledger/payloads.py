@@ -48,6 +48,15 @@ LEDGER_TYPES = ("hold", "release", "purge", "config", "control_result", "populat
 _counter = itertools.count()
 
 
+def payload_tables(tables: dict[str, tuple[str, str, str]] | None = None) -> dict[str, tuple[str, str, str]]:
+    """Where each record type's payloads live: ``tables`` (default ``DEFAULT_TABLES``) and the ledger's own
+    types in ``ledger_payloads``."""
+    out = dict(DEFAULT_TABLES if tables is None else tables)
+    for t in LEDGER_TYPES:
+        out.setdefault(t, ("ledger_payloads", "record_id", "data"))
+    return out
+
+
 class DuckDBPayloads:
     """``PayloadStore`` over store tables in the same DuckDB database (missing tables hold nothing)."""
 
@@ -55,9 +64,7 @@ class DuckDBPayloads:
         self, conn: duckdb.DuckDBPyConnection, tables: dict[str, tuple[str, str, str]] | None = None
     ) -> None:
         self.conn = conn
-        self.tables = dict(DEFAULT_TABLES if tables is None else tables)
-        for t in LEDGER_TYPES:
-            self.tables.setdefault(t, ("ledger_payloads", "record_id", "data"))
+        self.tables = payload_tables(tables)
 
     def _exists(self, table: str) -> bool:
         row = self.conn.execute(
