@@ -273,8 +273,14 @@ class Ingestor:
         self._writing = self._writer.submit(self.store.write_batch, batch, self.summary.run_id, seal)
 
     def _seal(self, con: Any, may_quarantine: bool) -> None:
-        """Seal, inside the batch's transaction, every raw record and quarantined record it added."""
+        """Seal, inside the batch's transaction, every raw record and quarantined record it added.
+
+        ``con`` is the DuckDB connection with the batch's new raw ids in ``_new``, or for PostgreSQL the
+        rows the batch added (``store.postgres.Added``), sealed from memory."""
         assert self.ledger is not None
+        if self.store.dialect != "duckdb":
+            self._seal_added(con)
+            return
         # DuckDB builds the entries (no per-record Python work on the writer thread)
         self.ledger.seal_query(
             con,
@@ -290,6 +296,25 @@ class Ingestor:
             "WHERE e.record_type = 'quarantine' AND e.record_id = q.quarantine_id)",
             [self.summary.run_id],
         )
+
+    def _seal_added(self, added: Any) -> None:
+        """The entries ``_seal`` makes in DuckDB, made in Python (``make_entries``) from the added rows."""
+        assert self.ledger is not None
+        raw = added.raw
+        if raw.num_rows:
+            n = raw.num_rows
+            self.ledger.seal_columns(
+                ["raw"] * n, raw.column("raw_id").to_pylist(), raw.column("source").to_pylist(),
+                raw.column("record_time").to_pylist(), raw.column("data").to_pylist(),
+                kinds=raw.column("record_type").to_pylist(),
+            )
+        q = added.quarantine
+        if q is not None and q.num_rows:
+            m = q.num_rows
+            self.ledger.seal_columns(
+                ["quarantine"] * m, q.column("quarantine_id").to_pylist(), q.column("source_type").to_pylist(),
+                [None] * m, q.column("data").to_pylist(), kinds=["quarantine"] * m,
+            )
 
     def _wait(self) -> None:
         if self._writing is None:
