@@ -293,6 +293,7 @@ def _mount() -> None:
     """Capabilities that live in their own packages bring their own sub-commands."""
     from accessproof.api.commands import serve_cmd, token_app
     from accessproof.audit.commands import matrix_cmd
+    from accessproof.audit.package_commands import package_cmd, verify_package_cmd
     from accessproof.audit.sample_commands import evidence_cmd, sample_cmd
     from accessproof.controls.commands import assess_cmd, controls_app, findings_cmd, policy_app
     from accessproof.identity.commands import identity_app
@@ -317,6 +318,10 @@ def _mount() -> None:
                 "reproducible sample (the sample file audit packages are built from).")(sample_cmd)
     app.command("evidence", help="Sealed evidence by control, system, time and subject; purged payloads are "
                 "listed as purged.")(evidence_cmd)
+    app.command("package", help="An offline-verifiable audit package (zip) for a control, a sample file or a "
+                "person: evidence, proofs against one signed checkpoint, workpaper.")(package_cmd)
+    app.command("verify-package", help="Check an audit package offline: hashes, signatures, every proof, the "
+                "population; exit 0 only if all hold.")(verify_package_cmd)
     app.add_typer(controls_app, name="controls")
     app.add_typer(policy_app, name="policy")
     app.command("serve", help="Serve the REST API, webhooks and dashboard over the store.")(serve_cmd)
