@@ -17,7 +17,7 @@ OKTA_SECRET = "okta-authorization-secret"
 
 
 def make_settings(**over) -> ServerSettings:
-    base = {"okta_hook_secret": OKTA_SECRET, "hook_secrets": {"*": HOOK_SECRET}, "scheduler": False,
+    base = {"okta_hook_secret": OKTA_SECRET, "hook_secrets": {"*": HOOK_SECRET}, "scheduler": False, "dashboard": False, "retest": False,
             "max_body_bytes": 4 * 1024 * 1024}
     return ServerSettings.from_dict({**base, **over})
 

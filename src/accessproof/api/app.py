@@ -10,8 +10,6 @@ error is ``{"error": …, "detail": …}``.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accessproof import __version__
-from accessproof.api.deps import install_store
+from accessproof.api.deps import install_store, optional_module
 from accessproof.api.settings import ServerSettings
 from accessproof.store import open_store
 
@@ -99,15 +97,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error_response(500, "internal error", f"{type(exc).__name__}: {first}")
 
 
-def _optional(module: str) -> Any | None:
-    """A module another package provides, if it is there (the dashboard, the scheduler, re-testing)."""
-    try:
-        found = importlib.util.find_spec(module)
-    except ModuleNotFoundError:
-        return None
-    return importlib.import_module(module) if found is not None else None
-
-
 def create_app(store_url: str, *, settings: ServerSettings | None = None) -> FastAPI:
     """The application over the store at ``store_url``; settings default to ``ServerSettings.load()``."""
     settings = settings or ServerSettings.load()
@@ -116,7 +105,7 @@ def create_app(store_url: str, *, settings: ServerSettings | None = None) -> Fas
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         scheduler = None
-        sched = _optional("accessproof.server.scheduler") if settings.scheduler else None
+        sched = optional_module("accessproof.server.scheduler") if settings.scheduler else None
         if sched is not None and hasattr(sched, "start"):
             scheduler = sched.start(app)
         try:
@@ -139,7 +128,7 @@ def create_app(store_url: str, *, settings: ServerSettings | None = None) -> Fas
 
     for router in routers.ALL:
         app.include_router(router)
-    web = _optional("accessproof.web")
+    web = optional_module("accessproof.web") if settings.dashboard else None
     if web is not None and hasattr(web, "mount"):
         web.mount(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -9,6 +9,8 @@ dashboard (``accessproof.web``) uses the same context manager. Errors are always
 from __future__ import annotations
 
 import base64
+import importlib
+import importlib.util
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -46,6 +48,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def fail(status: int, error: str, detail: Any = None, headers: dict[str, str] | None = None) -> NoReturn:
     """Stop the request with ``status`` and the error body."""
     raise HTTPException(status, detail={"error": error, "detail": detail}, headers=headers)
+
+
+def optional_module(name: str) -> Any | None:
+    """A module another package provides, if it is there (the dashboard, the scheduler, re-testing)."""
+    try:
+        found = importlib.util.find_spec(name)
+    except ModuleNotFoundError:
+        return None
+    return importlib.import_module(name) if found is not None else None
 
 
 def install_store(app: Any, store: Store) -> None:

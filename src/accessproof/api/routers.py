@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from accessproof.api import events, system
+from accessproof.api import events, ingest, system, webhooks
 
-ALL: list[APIRouter] = [system.router, events.router]
+ALL: list[APIRouter] = [system.router, ingest.router, events.router, webhooks.router]

@@ -7,6 +7,8 @@ environment variables, the environment winning, so that secrets need not be writ
     okta_hook_secret = "…"             # ACCESSPROOF_OKTA_HOOK_SECRET: the Authorization value Okta sends
     hook_tolerance_seconds = 300       # ACCESSPROOF_HOOK_TOLERANCE: accepted clock skew of signed webhooks
     scheduler = true                   # ACCESSPROOF_SCHEDULER: start accessproof.server.scheduler
+    dashboard = true                   # ACCESSPROOF_DASHBOARD: mount accessproof.web at /
+    retest = true                      # ACCESSPROOF_RETEST: re-test a delivery's subjects after it lands
 
     [hook_secrets]                     # ACCESSPROOF_HOOK_SECRET (every source type),
     servicenow = "…"                   # ACCESSPROOF_HOOK_SECRET_SERVICENOW (one source type)
@@ -62,6 +64,8 @@ class ServerSettings:
     hook_tolerance_seconds: int = DEFAULT_TOLERANCE
     oidc: OIDCSettings | None = None
     scheduler: bool = True
+    dashboard: bool = True
+    retest: bool = True
     #: rows per page when a request gives no limit, and the most a request may ask for
     page_size: int = 100
     max_page_size: int = 1000
@@ -85,7 +89,7 @@ class ServerSettings:
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> ServerSettings:
         known = {"max_body_bytes", "okta_hook_secret", "hook_secrets", "hook_tolerance_seconds", "oidc",
-                 "scheduler", "page_size", "max_page_size"}
+                 "scheduler", "dashboard", "retest", "page_size", "max_page_size"}
         unknown = sorted(set(doc) - known)
         if unknown:
             raise SettingsError(f"unknown server setting(s): {', '.join(unknown)}")
@@ -96,6 +100,8 @@ class ServerSettings:
             hook_tolerance_seconds=_int(doc, "hook_tolerance_seconds", DEFAULT_TOLERANCE),
             oidc=_oidc(doc.get("oidc")),
             scheduler=_bool(doc.get("scheduler", True)),
+            dashboard=_bool(doc.get("dashboard", True)),
+            retest=_bool(doc.get("retest", True)),
             page_size=_int(doc, "page_size", 100),
             max_page_size=_int(doc, "max_page_size", 1000),
         )
@@ -146,7 +152,8 @@ def _oidc(doc: Mapping[str, Any] | None) -> OIDCSettings | None:
 def _overlay_env(doc: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
     out = dict(doc)
     for key, name in (("max_body_bytes", "MAX_BODY_BYTES"), ("okta_hook_secret", "OKTA_HOOK_SECRET"),
-                      ("hook_tolerance_seconds", "HOOK_TOLERANCE"), ("scheduler", "SCHEDULER")):
+                      ("hook_tolerance_seconds", "HOOK_TOLERANCE"), ("scheduler", "SCHEDULER"), ("dashboard", "DASHBOARD"),
+                      ("retest", "RETEST")):
         if env.get(ENV + name):
             out[key] = env[ENV + name]
     secrets = dict(out.get("hook_secrets") or {})
