@@ -327,6 +327,34 @@ def test_chain_shows_request_approval_execution_removal(demo: SimpleNamespace) -
         assert f'href="../evidence/{step["raw_id"]}/raw.' in page
 
 
+def test_a_sample_drawn_by_accessproof_sample_packages_and_verifies(demo: SimpleNamespace, tmp_path: Path) -> None:
+    """The shared contract end to end: ``take_sample`` writes the file, ``build_package`` reads it."""
+    import shutil
+
+    from accessproof.audit.package import build_package
+    from accessproof.audit.sample import take_sample
+    from accessproof.audit.verify_package import verify_package
+    from accessproof.store import open_store
+
+    store_dir = tmp_path / "store"
+    shutil.copytree(demo.store_dir, store_dir)
+    start, end = (datetime.fromisoformat(demo.doc["period"][k].replace("Z", "+00:00")) for k in ("from", "to"))
+    store = open_store(store_dir)
+    try:
+        drawn = take_sample(store, "access_without_approval", start, end, seed=11)
+        sample = tmp_path / "sample.json"
+        sample.write_bytes(drawn.to_json())
+        result = build_package(store, tmp_path / "pkg.zip", sample=sample)
+    finally:
+        store.close()
+    report = verify_package(result.path, demo.vkey)
+    assert report.ok, report.failures
+    assert result.items == drawn.size == len(drawn.items) > 0
+    assert report.counts["population keys"] == drawn.population.count
+    items = json.loads(read_zip(result.path)["items.json"])
+    assert [i["key"] for i in items] == [i.key for i in drawn.items]
+
+
 # ---------------------------------------------------------------- hostile content
 
 

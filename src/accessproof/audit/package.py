@@ -38,7 +38,7 @@ from accessproof.controls import findings as F
 from accessproof.controls.engine import ControlError, load_catalogue
 from accessproof.ledger import Ledger, LedgerError, decode_entry, open_ledger
 from accessproof.ledger.entry import EntryError, payload_matches
-from accessproof.ledger.merkle import ProofError, verify_consistency, verify_inclusion
+from accessproof.ledger.merkle import ProofError, inclusion_ranges, verify_consistency, verify_inclusion
 from accessproof.ledger.merkle import leaf_hash as ledger_leaf_hash
 from accessproof.linking import sql as S
 from accessproof.output import to_csv
@@ -208,21 +208,22 @@ def _b64(b: bytes) -> str:
     return base64.b64encode(b).decode()
 
 
-def _entries(ledger: Ledger, record_type: str, record_ids: list[str]) -> dict[str, int]:
-    """Ledger index of each record, confirmed against the entry bytes (the lookup columns are not trusted)."""
+def _entries(store: Store, record_type: str, record_ids: list[str]) -> dict[str, tuple[int, bytes]]:
+    """(ledger index, entry bytes) of each record, confirmed against the entry bytes (the lookup columns
+    are not trusted)."""
     if not record_ids:
         return {}
-    rows = ledger.storage.conn.execute(  # type: ignore[attr-defined]
-        "SELECT idx, entry FROM ledger_entries WHERE record_type = ? AND record_id IN (SELECT unnest(?)) "
-        "ORDER BY idx", [record_type, record_ids]).fetchall()
-    found: dict[str, int] = {}
+    rows = store.query("SELECT idx, entry FROM ledger_entries WHERE record_type = ? AND record_id IN "
+                       "(SELECT unnest(?)) ORDER BY idx", [record_type, record_ids])
+    wanted = set(record_ids)
+    found: dict[str, tuple[int, bytes]] = {}
     for idx, data in rows:
         try:
             e = decode_entry(bytes(data))
         except EntryError:
             continue
-        if e.type == record_type and e.id in record_ids:
-            found.setdefault(e.id, int(idx))
+        if e.type == record_type and e.id in wanted:
+            found.setdefault(e.id, (int(idx), bytes(data)))
     return found
 
 
@@ -244,16 +245,25 @@ def _checkpoint(ledger: Ledger, needed: int, since: str | None) -> tuple[Any, tu
     return row, old
 
 
-def _proof(ledger: Ledger, index: int, size: int, root: bytes) -> dict[str, Any]:
-    entry = ledger.entry(index)
-    path = ledger.inclusion_proof(index, size)
-    try:
-        verify_inclusion(index, size, ledger_leaf_hash(entry), path, root)
-    except ProofError as exc:
-        raise PackageError(f"ledger index {index} does not prove against the checkpoint ({exc}): run "
-                           "`accessproof verify`") from None
-    return {"index": index, "tree_size": size, "entry": _b64(entry), "leaf_hash": ledger_leaf_hash(entry).hex(),
-            "inclusion_path": [_b64(h) for h in path]}
+class _Prover:
+    """Inclusion proofs of many entries against one tree size: every tile they need in one read."""
+
+    def __init__(self, ledger: Ledger, size: int, root: bytes, entries: dict[int, bytes]) -> None:
+        self.size, self.root, self.entries = size, root, entries
+        self.reader = ledger.reader(size)
+        ranges = [r for i in entries for r in inclusion_ranges(i, size)]
+        self.reader.prefetch(ranges, ledger.storage.read_tile_set)
+
+    def proof(self, index: int) -> dict[str, Any]:
+        entry = self.entries[index]
+        path = [self.reader.subtree(a, b) for a, b in inclusion_ranges(index, self.size)]
+        try:
+            verify_inclusion(index, self.size, ledger_leaf_hash(entry), path, self.root)
+        except ProofError as exc:
+            raise PackageError(f"ledger index {index} does not prove against the checkpoint ({exc}): run "
+                               "`accessproof verify`") from None
+        return {"index": index, "tree_size": self.size, "entry": _b64(entry),
+                "leaf_hash": ledger_leaf_hash(entry).hex(), "inclusion_path": [_b64(h) for h in path]}
 
 
 def _raw_rows(store: Store, raw_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -261,12 +271,12 @@ def _raw_rows(store: Store, raw_ids: list[str]) -> dict[str, dict[str, Any]]:
     return {r["raw_id"]: r for r in rows}
 
 
-def _normalised(store: Store, raw_id: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"raw_id": raw_id}
+def _normalised(store: Store, raw_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The canonical rows derived from each raw record (events, governance records, people)."""
+    out: dict[str, dict[str, Any]] = {r: {"raw_id": r} for r in raw_ids}
     for table in ("events", "workflow_records", "persons"):
-        rows = store.query_dicts(f"SELECT * FROM {table} WHERE raw_id = ?", [raw_id])
-        if rows:
-            out[table] = [{k: W.iso(v) for k, v in r.items()} for r in rows]
+        for row in store.query_dicts(f"SELECT * FROM {table} WHERE raw_id IN (SELECT unnest(?))", [raw_ids]):
+            out[row["raw_id"]].setdefault(table, []).append({k: W.iso(v) for k, v in row.items()})
     return out
 
 
@@ -309,7 +319,7 @@ def build_package(store: Store, out: str | Path, *, control: str | None = None, 
     if sum(x is not None for x in (control, sample, person)) != 1:
         raise PackageError("give exactly one of --control, --sample or --person")
     created = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
-    files, warnings = _Files(), []
+    files = _Files()
     sample_doc: dict[str, Any] | None = None
     scope: dict[str, Any] = {"mode": "control" if control else "sample" if sample else "person"}
     if sample is not None:
@@ -334,188 +344,202 @@ def build_package(store: Store, out: str | Path, *, control: str | None = None, 
         if ledger.signer is None:
             raise PackageError("this store has no signing key (keys/ledger.key): a package must be signed; "
                                "run `accessproof init` where the key lives")
-        return _build(store, ledger, Path(out), files, warnings, items, scope, sample_doc, person is not None,
-                      since_checkpoint, created)
+        return _Builder(store, ledger, files, scope, items, sample_doc, created).build(Path(out), since_checkpoint)
     except (LedgerError, ControlError, EntryError) as exc:
         raise PackageError(str(exc)) from None
     finally:
         ledger.close()
 
 
-def _build(store: Store, ledger: Ledger, out: Path, files: _Files, warnings: list[str], items: list[Item],
-           scope: dict[str, Any], sample_doc: dict[str, Any] | None, by_person: bool, since: str | None,
-           created: datetime) -> PackageResult:
-    chains = [W.item_chain(store, it.raw_ids, it.subject) for it in items]
-    raw_ids = sorted({r for it in items for r in it.raw_ids} | {r for c in chains for r in c["raw_ids"]})
-    raws = _raw_rows(store, raw_ids)
-    missing = [(it.key, r) for it in items for r in it.raw_ids if r not in raws]
-    if missing:
-        raise PackageError(f"item {missing[0][0]} names raw record {missing[0][1]}, which this store does not hold"
-                           + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    raw_idx = _entries(ledger, "raw", raw_ids)
+class _Builder:
+    """One package being built: its files, the sealed records it proves and those it cannot."""
 
-    # controls in scope: their latest runs, sealed as control_result entries
-    catalogue = load_catalogue()
-    if by_person:
-        person_findings = F.list_findings(store, person=scope["person"])
-        control_ids = sorted({f["control_id"] for f in person_findings})
-    else:
-        control_ids = [scope["control"]] if scope.get("control") else []
-    runs = {cid: _latest_run(store, cid) for cid in control_ids}
-    run_idx = _entries(ledger, "control_result", [r["run_id"] for r in runs.values() if r])
-    pop_index = sample_doc["population"]["ledger_index"] if sample_doc else None
+    def __init__(self, store: Store, ledger: Ledger, files: _Files, scope: dict[str, Any], items: list[Item],
+                 sample: dict[str, Any] | None, created: datetime) -> None:
+        self.store, self.ledger, self.files, self.scope = store, ledger, files, scope
+        self.items, self.sample, self.created = items, sample, created
+        self.sealed: list[dict[str, Any]] = []
+        self.unsealed: list[dict[str, Any]] = []
+        self.warnings: list[str] = []
 
-    needed = max([*raw_idx.values(), *run_idx.values(), *([pop_index] if pop_index is not None else []), 0])
-    row, old = _checkpoint(ledger, needed, since)
-    size, root = row.size, row.root
-    if pop_index is not None and not 0 <= pop_index < size:
-        raise PackageError(f"the sample's population entry {pop_index} is not in the ledger ({size} entries)")
-
-    sealed: list[dict[str, Any]] = []
-    unsealed: list[dict[str, Any]] = []
-    evidence: dict[str, dict[str, Any]] = {}
-    for raw_id in raw_ids:
-        r, base = raws[raw_id], f"evidence/{_safe(raw_id)}"
-        payload = r["data"]
-        ext = _RAW_EXT.get(str(r["source_type"]), "bin")
-        ev = {"raw": f"{base}/raw.{ext}", "normalised": f"{base}/normalised.json", "proof": None, "index": None,
-              "source": r["source"], "position": r["position"], "preview": _preview(payload)}
-        files.add(ev["raw"], bytes(payload) if payload is not None else b"")
-        files.json(ev["normalised"], _normalised(store, raw_id))
-        idx = raw_idx.get(raw_id)
-        if idx is None:
-            unsealed.append({"record_id": raw_id, "payload": ev["raw"], "why": "no ledger entry seals it"})
+    def build(self, out: Path, since: str | None) -> PackageResult:
+        store, ledger = self.store, self.ledger
+        tables = W.present_tables(store)
+        chains = [W.item_chain(store, it.raw_ids, it.subject, tables) for it in self.items]
+        raw_ids = sorted({r for it in self.items for r in it.raw_ids} | {r for c in chains for r in c["raw_ids"]})
+        raws = _raw_rows(store, raw_ids)
+        missing = [(it.key, r) for it in self.items for r in it.raw_ids if r not in raws]
+        if missing:
+            raise PackageError(f"item {missing[0][0]} names raw record {missing[0][1]}, which this store does not "
+                               "hold" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        raw_entries = _entries(store, "raw", raw_ids)
+        if self.scope["mode"] == "person":
+            control_ids = sorted({f["control_id"] for f in F.list_findings(store, person=self.scope["person"])})
         else:
-            ev["proof"], ev["index"] = files.json(f"{base}/proof.json", _proof(ledger, idx, size, root)), idx
-            sealed.append({"record_type": "raw", "record_id": raw_id, "index": idx, "proof": ev["proof"],
-                           "payload": ev["raw"] if payload is not None else None})
-            if payload is None:
-                warnings.append(f"raw record {raw_id}: payload purged under retention (entry {idx} proven)")
-        evidence[raw_id] = ev
+            control_ids = [self.scope["control"]] if self.scope.get("control") else []
+        runs = {cid: _latest_run(store, cid) for cid in control_ids}
+        run_entries = _entries(store, "control_result", [r["run_id"] for r in runs.values() if r])
+        entries = {i: e for i, e in (*raw_entries.values(), *run_entries.values())}
+        pop_index = self.sample["population"]["ledger_index"] if self.sample else None
+        if pop_index is not None:
+            entries[pop_index] = ledger.entry(pop_index) if 0 <= pop_index < ledger.size else b""
+            if not entries[pop_index]:
+                raise PackageError(f"the sample's population entry {pop_index} is not in the ledger")
+        row, old = _checkpoint(ledger, max(entries, default=0), since)
+        self.prover = _Prover(ledger, row.size, row.root, entries)
 
-    controls = _controls(store, ledger, files, catalogue, control_ids, runs, run_idx, size, root, sealed, unsealed,
-                         warnings)
-    population = _population(ledger, files, sample_doc, size, root, sealed) if sample_doc else None
-    consistency = None
-    if old is not None and since is not None:
+        evidence = self._evidence(raw_ids, raws, {k: v[0] for k, v in raw_entries.items()})
+        controls = self._controls(control_ids, runs, {k: v[0] for k, v in run_entries.items()})
+        population = self._population(pop_index) if pop_index is not None else None
+        consistency = self._consistency(old, since, row.size, row.root) if old is not None and since else None
+        findings = (F.list_findings(store, person=self.scope["person"]) if self.scope["mode"] == "person"
+                    else [f for cid in control_ids for f in F.list_findings(store, control=cid)])
+        views = self._tables(chains, findings)
+        log = {"origin": ledger.origin, "tree_size": row.size, "root": _b64(row.root),
+               "checkpoint": V.CHECKPOINT_FILE, "key": V.KEY_FILE}
+        files = self.files
+        files.add(V.CHECKPOINT_FILE, row.note)
+        files.add(V.KEY_FILE, str(ledger.signer.verifier) + "\n")  # type: ignore[union-attr]
+        context = {"scope": self.scope, "tool_version": __version__, "created": self.created.isoformat(),
+                   "log": log, "consistency": consistency, "population": (self.sample or {}).get("population"),
+                   "method": (self.sample or {}).get("method") or {}, "items": views, "controls": controls,
+                   "findings": [{k: W.iso(v) for k, v in f.items()} for f in findings],
+                   "evidence_count": len(raw_ids), "sealed_count": len(raw_entries)}
+        files.add("workpaper/index.html", W.render_index(context))
+        for v in views:
+            files.add(f"workpaper/{v['page']}", W.render_item({**context, "item": v, "evidence": evidence}))
+        files.add("VERIFY.md", verify_text(log, consistency is not None, population is not None))
+        files.add("verify.py", Path(V.__file__).read_bytes())
+        files.add("SHA256SUMS", "".join(f"{hashlib.sha256(d).hexdigest()}  {p}\n" for p, d in sorted(files.data.items())))
+        self.scope["items"] = len(self.items)
+        manifest = {"format": V.FORMAT, "tool": {"name": "accessproof", "version": __version__},
+                    "created": self.created.isoformat().replace("+00:00", "Z"), "scope": self.scope, "log": log,
+                    "consistency": consistency, "population": population, "warnings": self.warnings,
+                    "controls": [{k: c[k] for k in ("id", "yaml", "sql", "run", "results")} for c in controls],
+                    "sealed": self.sealed, "unsealed": self.unsealed,
+                    "files": {p: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)}
+                              for p, d in sorted(files.data.items())}}
+        data = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        note = ledger.signer.sign(V.manifest_note_text(hashlib.sha256(data).hexdigest()))  # type: ignore[union-attr]
+        total = _write_zip(out, {V.MANIFEST: data, V.SIGNATURE: note.encode(), **files.data}, self.created)
+        return PackageResult(out, len(self.items), len(raw_ids), len(self.sealed), row.size, len(files.data) + 2,
+                             total, self.warnings)
+
+    def _seal(self, record_type: str, record_id: str, index: int, payload: str | None, proof: str) -> str:
+        """Write the inclusion proof of one sealed record and list it for the verifier."""
+        self.files.json(proof, self.prover.proof(index))
+        self.sealed.append({"record_type": record_type, "record_id": record_id, "index": index, "proof": proof,
+                            "payload": payload})
+        return proof
+
+    def _evidence(self, raw_ids: list[str], raws: dict[str, dict[str, Any]], indexes: dict[str, int]
+                  ) -> dict[str, dict[str, Any]]:
+        """Per raw record: the bytes as ingested, the normalised rows and the proof of its entry."""
+        normalised = _normalised(self.store, raw_ids)
+        evidence: dict[str, dict[str, Any]] = {}
+        for raw_id in raw_ids:
+            r, base = raws[raw_id], f"evidence/{_safe(raw_id)}"
+            payload, idx = r["data"], indexes.get(raw_id)
+            ev = {"raw": None, "normalised": self.files.json(f"{base}/normalised.json", normalised[raw_id]),
+                  "proof": None, "index": idx, "source": r["source"], "position": r["position"],
+                  "preview": _preview(payload)}
+            if payload is not None:  # a purged payload is gone; its entry is still proven
+                ev["raw"] = self.files.add(f"{base}/raw.{_RAW_EXT.get(str(r['source_type']), 'bin')}", bytes(payload))
+            if idx is None:
+                self.unsealed.append({"record_id": raw_id, "payload": ev["raw"] or ev["normalised"],
+                                      "why": "no ledger entry seals it"})
+            else:
+                ev["proof"] = self._seal("raw", raw_id, idx, ev["raw"], f"{base}/proof.json")
+                if payload is None:
+                    self.warnings.append(f"raw record {raw_id}: payload purged under retention (entry {idx} proven)")
+            evidence[raw_id] = ev
+        return evidence
+
+    def _controls(self, control_ids: list[str], runs: dict[str, dict[str, Any] | None], indexes: dict[str, int]
+                  ) -> list[dict[str, Any]]:
+        """Definition, latest run (its sealed bytes and proof) and result rows of each control in scope."""
+        catalogue = load_catalogue()
+        out = []
+        for cid in control_ids:
+            c = catalogue.get(cid)
+            if c is None:
+                self.warnings.append(f"control {cid} is not in the catalogue: no definition included")
+                continue
+            folder, base = Path(str(c.path)), f"controls/{_safe(cid)}"
+            entry: dict[str, Any] = {
+                "id": cid, "title": c.title, "run": None, "results": None, "run_id": None, "results_csv": None,
+                "yaml": self.files.add(f"{base}/control.yaml", (folder / "control.yaml").read_bytes()),
+                "sql": self.files.add(f"{base}/query.sql", (folder / "query.sql").read_bytes())}
+            run = runs.get(cid)
+            if run is not None:
+                rows = self.store.query_dicts("SELECT * FROM control_results WHERE run_id = ? ORDER BY finding_id",
+                                              [run["run_id"]])
+                entry["results"] = self.files.json(f"{base}/results.json", rows)
+                entry["results_csv"] = self.files.add(f"{base}/results.csv", to_csv(
+                    list(rows[0]) if rows else ["run_id"], [list(r.values()) for r in rows]))
+                entry["run_id"], entry["run_summary"] = run["run_id"], run
+                payload = self.ledger.storage.get_payloads("control_result", [run["run_id"]]).get(run["run_id"])
+                idx = indexes.get(run["run_id"])
+                if idx is None or payload is None:
+                    self.files.json(f"{base}/run-unsealed.json", run)
+                    self.unsealed.append({"record_id": run["run_id"], "payload": f"{base}/run-unsealed.json",
+                                          "why": f"the latest run of {cid} was not sealed"})
+                else:
+                    entry["run"] = self.files.add(f"{base}/run.json", bytes(payload))
+                    self._seal("control_result", run["run_id"], idx, entry["run"], f"{base}/run.proof.json")
+            out.append(entry)
+        return out
+
+    def _population(self, idx: int) -> dict[str, Any]:
+        """The sealed population entry the sample was drawn from, with the exact payload bytes it seals."""
+        pop = self.sample["population"]  # type: ignore[index]
+        entry = decode_entry(self.prover.entries[idx])
+        if entry.type != "population":
+            raise PackageError(f"ledger index {idx} seals a {entry.type} record, not the sample's population")
+        stored = self.ledger.storage.get_payloads(entry.type, [entry.id]).get(entry.id)
+        candidates = [bytes(stored)] if stored is not None else []
+        if isinstance(pop.get("payload"), dict):
+            candidates += [rfc8785.dumps(pop["payload"]), orjson.dumps(pop["payload"], option=orjson.OPT_SORT_KEYS)]
+        payload = next((c for c in candidates if payload_matches(entry, c)), None)
+        if payload is None:
+            raise PackageError(f"population at ledger index {idx}: neither the store nor the sample file holds "
+                               "the payload its entry seals")
+        path = self.files.add("population/population.json", payload)
+        proof = self._seal("population", entry.id, idx, path, "population/proof.json")
+        return {"payload": path, "proof": proof, "sample": "sample/sample.json", "ledger_index": idx}
+
+    def _consistency(self, old: tuple[int, bytes], since: str, size: int, root: bytes) -> dict[str, Any]:
+        """The consistency proof from the checkpoint the auditor holds to the package's."""
         old_size, old_root = old
-        path = ledger.consistency_proof(old_size, size)
+        path = self.ledger.consistency_proof(old_size, size)
         try:
             verify_consistency(old_size, size, old_root, root, path)
         except ProofError as exc:
             raise PackageError(f"the ledger is not consistent with the checkpoint you hold ({exc})") from None
-        files.add("ledger/since-checkpoint.note", since)
-        files.json("ledger/consistency.json", {"old_size": old_size, "new_size": size, "old_root": _b64(old_root),
-                                               "new_root": _b64(root), "consistency_path": [_b64(h) for h in path]})
-        consistency = {"since": "ledger/since-checkpoint.note", "proof": "ledger/consistency.json",
-                       "old_size": old_size}
+        self.files.add("ledger/since-checkpoint.note", since)
+        self.files.json("ledger/consistency.json", {
+            "old_size": old_size, "new_size": size, "old_root": _b64(old_root), "new_root": _b64(root),
+            "consistency_path": [_b64(h) for h in path]})
+        return {"since": "ledger/since-checkpoint.note", "proof": "ledger/consistency.json", "old_size": old_size}
 
-    findings = F.list_findings(store, person=scope["person"]) if by_person else [
-        f for cid in control_ids for f in F.list_findings(store, control=cid)]
-    item_rows, views = [], []
-    for n, (it, chain) in enumerate(zip(items, chains, strict=True), 1):
-        summary = W.chain_summary(chain)
-        when = it.time or next((s["time"] for s in chain["steps"] if s["time"]), None)
-        person = chain["person"]
-        views.append({"n": n, "key": it.key, "subject": it.subject, "time": when, "summary": it.summary,
-                      "person": person, "chain": chain, "stage_summary": summary, "page": f"item-{n:04d}.html"})
-        item_rows.append([n, it.key, it.subject, person["display_name"] if person else None, when, it.summary,
-                          *(summary[s] for s in W.STAGES), len(chain["raw_ids"])])
-    files.add("items.csv", to_csv(ITEM_COLUMNS, item_rows))
-    files.add("findings.csv", to_csv(FINDING_COLUMNS, _finding_rows(findings)))
-    files.add("package.xlsx", _xlsx([("Items", ITEM_COLUMNS, item_rows),
-                                     ("Findings", FINDING_COLUMNS, _finding_rows(findings))]))
-    files.json("items.json", [{"key": v["key"], "subject": v["subject"], "time": v["time"], "summary": v["summary"],
-                               "raw_ids": it.raw_ids, "chain": v["chain"]} for v, it in zip(views, items, strict=True)])
-
-    log = {"origin": ledger.origin, "tree_size": size, "root": _b64(root), "checkpoint": V.CHECKPOINT_FILE,
-           "key": V.KEY_FILE}
-    files.add(V.CHECKPOINT_FILE, row.note)
-    files.add(V.KEY_FILE, str(ledger.signer.verifier) + "\n")  # type: ignore[union-attr]
-    context = {"scope": scope, "tool_version": __version__, "created": created.isoformat(), "log": log,
-               "consistency": consistency, "population": (sample_doc or {}).get("population"),
-               "method": (sample_doc or {}).get("method") or {}, "items": views, "controls": controls,
-               "findings": [{k: W.iso(v) for k, v in f.items()} for f in findings],
-               "evidence_count": len(raw_ids), "sealed_count": len(raw_idx)}
-    files.add("workpaper/index.html", W.render_index(context))
-    for v in views:
-        files.add(f"workpaper/{v['page']}", W.render_item({**context, "item": v, "evidence": evidence}))
-    files.add("VERIFY.md", verify_text(log, consistency is not None, population is not None))
-    files.add("verify.py", Path(V.__file__).read_bytes())
-
-    files.add("SHA256SUMS", "".join(f"{hashlib.sha256(d).hexdigest()}  {p}\n" for p, d in sorted(files.data.items())))
-    scope["items"] = len(items)
-    manifest = {"format": V.FORMAT, "tool": {"name": "accessproof", "version": __version__},
-                "created": created.isoformat().replace("+00:00", "Z"), "scope": scope, "log": log,
-                "consistency": consistency, "population": population, "warnings": warnings,
-                "controls": [{k: c[k] for k in ("id", "yaml", "sql", "run", "results")} for c in controls],
-                "sealed": sealed, "unsealed": unsealed,
-                "files": {p: {"sha256": hashlib.sha256(d).hexdigest(), "size": len(d)}
-                          for p, d in sorted(files.data.items())}}
-    manifest_bytes = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-    signature = ledger.signer.sign(V.manifest_note_text(hashlib.sha256(manifest_bytes).hexdigest()))  # type: ignore[union-attr]
-    total = _write_zip(out, {V.MANIFEST: manifest_bytes, V.SIGNATURE: signature.encode(), **files.data}, created)
-    return PackageResult(out, len(items), len(raw_ids), len(sealed), size, len(files.data) + 2, total, warnings)
-
-
-def _controls(store: Store, ledger: Ledger, files: _Files, catalogue: dict[str, Any], control_ids: list[str],
-              runs: dict[str, dict[str, Any] | None], run_idx: dict[str, int], size: int, root: bytes,
-              sealed: list[dict[str, Any]], unsealed: list[dict[str, Any]], warnings: list[str]) -> list[dict[str, Any]]:
-    """Definition, latest run (its sealed bytes and proof) and result rows of each control in scope."""
-    out = []
-    for cid in control_ids:
-        c = catalogue.get(cid)
-        if c is None:
-            warnings.append(f"control {cid} is not in the catalogue: no definition included")
-            continue
-        folder, base = Path(str(c.path)), f"controls/{_safe(cid)}"
-        entry = {"id": cid, "title": c.title, "yaml": files.add(f"{base}/control.yaml", (folder / "control.yaml").read_bytes()),
-                 "sql": files.add(f"{base}/query.sql", (folder / "query.sql").read_bytes()), "run": None,
-                 "results": None, "run_id": None, "results_csv": None}
-        run = runs.get(cid)
-        if run is not None:
-            rows = store.query_dicts("SELECT * FROM control_results WHERE run_id = ? ORDER BY finding_id", [run["run_id"]])
-            entry["results"] = files.json(f"{base}/results.json", rows)
-            entry["results_csv"] = files.add(f"{base}/results.csv", to_csv(list(rows[0]) if rows else ["run_id"],
-                                                                           [list(r.values()) for r in rows]))
-            entry["run_id"], entry["run"] = run["run_id"], None
-            payload = ledger.storage.get_payloads("control_result", [run["run_id"]]).get(run["run_id"])
-            idx = run_idx.get(run["run_id"])
-            if idx is None or payload is None:
-                files.json(f"{base}/run-unsealed.json", run)
-                unsealed.append({"record_id": run["run_id"], "payload": f"{base}/run-unsealed.json",
-                                 "why": f"the latest run of {cid} was not sealed"})
-            else:
-                entry["run"] = files.add(f"{base}/run.json", bytes(payload))
-                proof = files.json(f"{base}/run.proof.json", _proof(ledger, idx, size, root))
-                sealed.append({"record_type": "control_result", "record_id": run["run_id"], "index": idx,
-                               "proof": proof, "payload": entry["run"]})
-            entry["run_summary"] = run
-        out.append(entry)
-    return out
-
-
-def _population(ledger: Ledger, files: _Files, sample: dict[str, Any], size: int, root: bytes,
-                sealed: list[dict[str, Any]]) -> dict[str, Any]:
-    """The sealed population entry the sample was drawn from, with the exact payload bytes it seals."""
-    pop = sample["population"]
-    idx = int(pop["ledger_index"])
-    entry = decode_entry(ledger.entry(idx))
-    if entry.type != "population":
-        raise PackageError(f"ledger index {idx} seals a {entry.type} record, not the sample's population")
-    stored = ledger.storage.get_payloads(entry.type, [entry.id]).get(entry.id)
-    candidates = [bytes(stored)] if stored is not None else []
-    if isinstance(pop.get("payload"), dict):
-        candidates += [rfc8785.dumps(pop["payload"]), orjson.dumps(pop["payload"], option=orjson.OPT_SORT_KEYS)]
-    payload = next((c for c in candidates if payload_matches(entry, c)), None)
-    if payload is None:
-        raise PackageError(f"population at ledger index {idx}: neither the store nor the sample file holds the "
-                           "payload its entry seals")
-    path = files.add("population/population.json", payload)
-    proof = files.json("population/proof.json", _proof(ledger, idx, size, root))
-    sealed.append({"record_type": "population", "record_id": entry.id, "index": idx, "proof": proof,
-                   "payload": path})
-    return {"payload": path, "proof": proof, "sample": "sample/sample.json", "ledger_index": idx}
+    def _tables(self, chains: list[dict[str, Any]], findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """items.json, items.csv, findings.csv and package.xlsx; returns the items as the workpaper shows them."""
+        views, rows = [], []
+        for n, (it, chain) in enumerate(zip(self.items, chains, strict=True), 1):
+            summary, person = W.chain_summary(chain), chain["person"]
+            when = it.time or next((s["time"] for s in chain["steps"] if s["time"]), None)
+            views.append({"n": n, "key": it.key, "subject": it.subject, "time": when, "summary": it.summary,
+                          "person": person, "chain": chain, "stage_summary": summary, "page": f"item-{n:04d}.html"})
+            rows.append([n, it.key, it.subject, person["display_name"] if person else None, when, it.summary,
+                         *(summary[s] for s in W.STAGES), len(chain["raw_ids"])])
+        self.files.json("items.json", [{"key": v["key"], "subject": v["subject"], "time": v["time"],
+                                        "summary": v["summary"], "raw_ids": it.raw_ids, "chain": v["chain"]}
+                                       for v, it in zip(views, self.items, strict=True)])
+        self.files.add("items.csv", to_csv(ITEM_COLUMNS, rows))
+        self.files.add("findings.csv", to_csv(FINDING_COLUMNS, _finding_rows(findings)))
+        self.files.add("package.xlsx", _xlsx([("Items", ITEM_COLUMNS, rows),
+                                              ("Findings", FINDING_COLUMNS, _finding_rows(findings))]))
+        return views
 
 
 def _write_zip(out: Path, files: dict[str, bytes], created: datetime) -> int:

@@ -50,10 +50,16 @@ def _approvers(text: Any) -> str | None:
     return ", ".join(str(v) for v in value) if isinstance(value, list) else (str(value) if value else None)
 
 
-def _expand(store: Store, raw_ids: set[str], wf: str) -> tuple[set[str], list[dict[str, Any]], list[dict[str, Any]]]:
+def present_tables(store: Store) -> set[str]:
+    """The tables the store holds (linking's are there only once ``accessproof link`` ran)."""
+    return {r[0] for r in store.query("SELECT table_name FROM information_schema.tables")}
+
+
+def _expand(store: Store, raw_ids: set[str], wf: str, tables: set[str]
+            ) -> tuple[set[str], list[dict[str, Any]], list[dict[str, Any]]]:
     """The raw ids one hop out through linking, the link rows and the removal rows that concern them."""
     found = set(raw_ids)
-    if not S.table_exists(store, "links"):
+    if "links" not in tables:
         return found, [], []
     seed = {r["event_raw_id"] for r in _in(
         store, "SELECT DISTINCT event_raw_id FROM links WHERE record_raw_id IN (SELECT unnest(?))", raw_ids)}
@@ -67,14 +73,14 @@ def _expand(store: Store, raw_ids: set[str], wf: str) -> tuple[set[str], list[di
         if any(q["system"] == r["system"] and q["record_id"] == r["parent_id"] for q in requests):
             found.add(r["raw_id"])
     removal_rows: list[dict[str, Any]] = []
-    if S.table_exists(store, "removal_links"):
+    if "removal_links" in tables:
         removal_rows = store.query_dicts(
             "SELECT * FROM removal_links WHERE trigger_raw_id IN (SELECT unnest(?)) "
             "OR removal_raw_id IN (SELECT unnest(?)) ORDER BY due_at, system, account_id, entitlement",
             [sorted(found), sorted(found)])
         found |= {r["trigger_raw_id"] for r in removal_rows} | {r["removal_raw_id"] for r in removal_rows
                                                                  if r["removal_raw_id"]}
-    if S.table_exists(store, "access_intervals"):
+    if "access_intervals" in tables:
         found |= {r["removal_raw_id"] for r in _in(
             store, "SELECT removal_raw_id FROM access_intervals WHERE grant_raw_id IN (SELECT unnest(?)) "
                    "AND removal_raw_id IS NOT NULL", found)}
@@ -135,8 +141,8 @@ def _missing_removal(r: dict[str, Any]) -> dict[str, Any]:
     return step
 
 
-def _person(store: Store, subject: str | None, person_ids: list[str]) -> dict[str, Any] | None:
-    if not S.table_exists(store, "persons_current"):
+def _person(store: Store, subject: str | None, person_ids: list[str], tables: set[str]) -> dict[str, Any] | None:
+    if "persons_current" not in tables:
         return None
     keys = [k for k in [subject, *person_ids] if k]
     for k in keys:
@@ -147,17 +153,19 @@ def _person(store: Store, subject: str | None, person_ids: list[str]) -> dict[st
     return None
 
 
-def item_chain(store: Store, raw_ids: list[str], subject: str | None = None) -> dict[str, Any]:
+def item_chain(store: Store, raw_ids: list[str], subject: str | None = None, tables: set[str] | None = None
+               ) -> dict[str, Any]:
     """The chain of one item: ``steps`` in time order (stage, time, what, system, actor, id, raw_id, sampled,
     details, basis, status), ``by_stage`` (what each stage holds), every ``raw_id`` it rests on and the
-    ``person`` it is about."""
+    ``person`` it is about. ``tables``: ``present_tables(store)``, when many chains are built."""
+    tables = present_tables(store) if tables is None else tables
     sampled = set(raw_ids)
-    wf = "wf_current" if S.table_exists(store, "wf_current") else "workflow_records"
-    found, link_rows, removal_rows = _expand(store, sampled, wf)
+    wf = "wf_current" if "wf_current" in tables else "workflow_records"
+    found, link_rows, removal_rows = _expand(store, sampled, wf, tables)
     records = _in(store, f"SELECT * FROM {wf} WHERE raw_id IN (SELECT unnest(?))", found)
-    access = "LEFT JOIN access_events x ON x.event_id = e.event_id AND x.raw_id = e.raw_id" if S.table_exists(
-        store, "access_events") else "LEFT JOIN (SELECT NULL AS event_id, NULL AS raw_id, NULL AS direction, " \
-        "NULL AS person_id) x ON false"
+    access = "LEFT JOIN access_events x ON x.event_id = e.event_id AND x.raw_id = e.raw_id" if (
+        "access_events" in tables) else ("LEFT JOIN (SELECT NULL AS event_id, NULL AS raw_id, NULL AS direction, "
+                                         "NULL AS person_id) x ON false")
     events = _in(store, f"""
         SELECT e.event_id, e.raw_id, e.time, e.source, e.action, e.vendor_action, e.actor_name, e.target_name,
                coalesce(e.entitlement_name, e.entitlement_id) AS entitlement, e.outcome, e.approval_ref,
@@ -171,7 +179,7 @@ def item_chain(store: Store, raw_ids: list[str], subject: str | None = None) -> 
                         {r["person_id"] for r in removal_rows if r["person_id"]})
     by_stage = {stage: [s for s in steps if s["stage"] == stage] for stage in STAGES}
     return {"steps": steps, "by_stage": by_stage, "raw_ids": sorted(found - {None}),
-            "person": _person(store, subject, person_ids)}
+            "person": _person(store, subject, person_ids, tables)}
 
 
 def chain_summary(chain: dict[str, Any]) -> dict[str, str]:
