@@ -236,6 +236,24 @@ def test_the_included_verify_py_runs_without_accessproof(demo: SimpleNamespace, 
     assert fail.returncode == 1 and "FAIL items.csv: SHA-256 differs" in fail.stderr
 
 
+def test_the_steps_in_verify_md_work_by_hand(demo: SimpleNamespace, tmp_path: Path) -> None:
+    """The documented by-hand check (step 4's Python, step 1's SHA256SUMS) holds on a real package."""
+    folder = tmp_path / "pkg"
+    with zipfile.ZipFile(demo.packages["sample"]) as z:
+        z.extractall(folder)
+    guide = (folder / "VERIFY.md").read_text(encoding="utf-8")
+    snippet = guide[guide.index("    import base64"):guide.index("The entry's `id`")]
+    raw = sorted(folder.glob("evidence/*/raw.json"))[0]
+    code = "\n".join(line[4:] for line in snippet.splitlines()).replace("<raw id>", raw.parent.name)
+    subprocess.run([sys.executable, "-c", code], cwd=folder, check=True)
+    broken = code.replace('raw = open(', 'raw = b"x" + open(')
+    assert subprocess.run([sys.executable, "-c", broken], cwd=folder, capture_output=True).returncode != 0
+    sums = dict(line.split("  ", 1)[::-1] for line in (folder / "SHA256SUMS").read_text().splitlines())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert sums and all(manifest["files"][name]["sha256"] == digest for name, digest in sums.items())
+    assert set(manifest["files"]) - set(sums) == {"SHA256SUMS"}
+
+
 def test_cli_verify_package(demo: SimpleNamespace, tmp_path: Path) -> None:
     from accessproof.audit.package_commands import build_app
 
