@@ -295,6 +295,7 @@ def _mount() -> None:
     from accessproof.audit.commands import matrix_cmd
     from accessproof.audit.package_commands import package_cmd, verify_package_cmd
     from accessproof.audit.sample_commands import evidence_cmd, sample_cmd
+    from accessproof.audit.walkthrough_commands import walkthrough_cmd
     from accessproof.controls.commands import assess_cmd, controls_app, findings_cmd, policy_app
     from accessproof.identity.commands import identity_app
     from accessproof.ledger.commands import init_cmd, ledger_app, retention_app, verify_cmd
@@ -322,6 +323,8 @@ def _mount() -> None:
                 "person: evidence, proofs against one signed checkpoint, workpaper.")(package_cmd)
     app.command("verify-package", help="Check an audit package offline: hashes, signatures, every proof, the "
                 "population; exit 0 only if all hold.")(verify_package_cmd)
+    app.command("walkthrough", help="Follow one item per scenario end to end (governance record, events, "
+                "ledger); exit 1 if a link fails. Sealed.")(walkthrough_cmd)
     app.add_typer(controls_app, name="controls")
     app.add_typer(policy_app, name="policy")
     app.command("serve", help="Serve the REST API, webhooks and dashboard over the store.")(serve_cmd)
