@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,39 @@ def served(tmp_path_factory):
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class Org:
+    """The simulated company (40 people, 2 months), sealed, linked and assessed; one token per role."""
+
+    store_dir: Path
+    tokens: dict[str, str]
+    assessment_id: str
+
+
+@pytest.fixture(scope="session")
+def org(tmp_path_factory) -> Org:
+    from accessproof.controls import assess
+    from accessproof.demo.run import build_demo_store
+    from accessproof.evidence import seal_control_runs
+    from accessproof.linking.link import link_all
+
+    built = build_demo_store(tmp_path_factory.mktemp("api-org"), people=40, months=2)
+    s = open_store(built.store_dir)
+    try:
+        link_all(s)
+        a = assess(s)
+        seal_control_runs(s, a.runs)
+        tokens = {role: create_token(s, role, f"org {role}") for role in ROLES}
+    finally:
+        s.close()
+    return Org(built.store_dir, tokens, a.assessment_id)
+
+
+@pytest.fixture(scope="module")
+def org_client(org):
+    from accessproof.api.app import create_app
+
+    with TestClient(create_app(str(org.store_dir), settings=make_settings())) as client:
+        yield client

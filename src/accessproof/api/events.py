@@ -23,6 +23,7 @@ from accessproof.api.deps import (
     jsonable,
     limit_of,
     next_link,
+    offset_page,
     parse_time_param,
     using_store,
 )
@@ -96,3 +97,24 @@ def get_event(request: Request, raw_id: str) -> dict:
 def _like(text: str) -> str:
     """``text`` matched literally inside ILIKE (its own % and _ are not wildcards)."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@router.get("/sources", dependencies=[Depends(require(*READERS))])
+def sources(request: Request) -> dict:
+    """Per source: counts, time span and field completeness — can this source be trusted as evidence?"""
+    with using_store(request) as store:
+        cols, rows = queries.source_quality(store)
+        qcols, qrows = queries.quarantine_summary(store)
+    return {"sources": [jsonable(dict(zip(cols, r, strict=True))) for r in rows],
+            "quarantine": [dict(zip(qcols, r, strict=True)) for r in qrows]}
+
+
+@router.get("/quarantine", response_model=Page, dependencies=[Depends(require(*READERS))])
+def quarantine(request: Request,
+               source_type: Annotated[str | None, Query(description="e.g. okta")] = None,
+               limit: Annotated[int | None, Query(description="Rows per page.")] = None,
+               cursor: Annotated[str | None, Query(description="The 'next' link's cursor.")] = None) -> Page:
+    """Records set aside, with their position and the reason (their bytes stay sealed in the ledger)."""
+    with using_store(request) as store:
+        cols, rows = queries.quarantined(store, source_type=source_type, limit=0)
+    return offset_page(request, [dict(zip(cols, r, strict=True)) for r in rows], limit, cursor)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from accessproof.api import events, ingest, system, webhooks
+from accessproof.api import admin, audit, events, findings, identities, ingest, ledger, system, webhooks
 
-ALL: list[APIRouter] = [system.router, ingest.router, events.router, webhooks.router]
+ALL: list[APIRouter] = [system.router, ingest.router, events.router, identities.router, findings.router,
+                        audit.router, ledger.router, admin.router, webhooks.router]
