@@ -100,7 +100,7 @@ def quarantined(store: Store, *, source_type: str | None = None, limit: int = 10
     sql = "SELECT source_type, position, reason"
     if with_data:
         cols.append("data")
-        sql += ", CAST(data[1:2000] AS VARCHAR)"
+        sql += ", data"
     sql += " FROM quarantine"
     params: list = []
     if source_type:
@@ -110,7 +110,23 @@ def quarantined(store: Store, *, source_type: str | None = None, limit: int = 10
     if limit:
         sql += " LIMIT ?"
         params.append(limit)
-    return cols, store.query(sql, params)
+    rows = store.query(sql, params)
+    if with_data:
+        rows = [(*r[:3], blob_text(r[3], DATA_SHOWN)) for r in rows]
+    return cols, rows
+
+
+#: bytes of a quarantined record shown with it
+DATA_SHOWN = 2000
+
+
+def blob_text(data: bytes | None, limit: int | None = None) -> str | None:
+    """The first ``limit`` bytes as DuckDB prints a BLOB: printable ASCII as is, every other byte (and the
+    quotes and the backslash) as ``\\xHH``, so that bytes that are not text stay visible and harmless."""
+    if data is None:
+        return None
+    raw = bytes(data[:limit] if limit is not None else data)
+    return "".join(chr(b) if 32 <= b <= 126 and b not in (34, 39, 92) else f"\\x{b:02X}" for b in raw)
 
 
 def counts(store: Store) -> dict[str, int]:

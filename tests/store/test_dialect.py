@@ -189,3 +189,11 @@ def test_round_is_duckdb_round(duck, pg):
     sql = "SELECT x, round(x, 0), round(x, 1), round(x, 3) FROM (SELECT unnest(CAST(? AS DOUBLE[])) AS x) t"
     d, p = both(duck, pg, sql, [vals])
     assert sorted(p) == sorted(d)
+
+
+def test_quarantined_bytes_show_as_duckdb_shows_a_blob(duck):
+    from accessproof.queries import blob_text
+
+    data = bytes(range(256)) + "héllo".encode()
+    assert blob_text(data) == duck.execute("SELECT CAST(? AS VARCHAR)", [data]).fetchall()[0][0]
+    assert blob_text(data, 3) == "\\x00\\x01\\x02"

@@ -142,11 +142,20 @@ def bind(sql: str, values: dict[str, Any]) -> tuple[str, list[Any]]:
 
 
 def transpile(sql: str, dialect: str) -> str:
-    """A control query (DuckDB SQL) in ``dialect`` (any sqlglot dialect: postgres, trino, spark…).
+    """A control query (DuckDB SQL) in ``dialect`` (any sqlglot dialect: postgres, trino, spark…). For
+    PostgreSQL it is exactly what a PostgreSQL store runs (``store.dialect.to_backend``: DuckDB's meaning
+    kept with compatibility functions); other dialects get sqlglot's plain translation.
 
     Raises ``ControlError`` when sqlglot cannot express part of it in that dialect."""
     if dialect == "duckdb":
         return sql
+    if dialect in ("postgres", "postgresql"):
+        from accessproof.store.dialect import DialectError, to_backend
+
+        try:
+            return to_backend(sql, "postgres")
+        except DialectError as e:
+            raise ControlError(str(e)) from None
     try:
         out = sqlglot.transpile(sql, read="duckdb", write=dialect, unsupported_level=ErrorLevel.RAISE)
     except sqlglot.errors.SqlglotError as e:

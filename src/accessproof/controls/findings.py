@@ -82,17 +82,11 @@ def new_run(assessment: Assessment, control: Control, values: dict[str, Any]) ->
     }
 
 
-def _columns(store: Store, table: str) -> list[tuple[str, str]]:
-    return [(r[0], str(r[1])) for r in store.query(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
-        "ORDER BY ordinal_position", [table])]
-
-
 def record_results(store: Store, control: Control, run: dict[str, Any], table: str = "_ctl_out") -> None:
     """Copy the control's rows from ``table`` into ``control_results`` (one row per resource)."""
     from accessproof.controls.engine import ControlError
 
-    cols = _columns(store, table)
+    cols = S.columns(store, table)
     names = {c for c, _ in cols}
     missing = [c for c in REQUIRED if c not in names]
     if missing:

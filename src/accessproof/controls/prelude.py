@@ -19,12 +19,15 @@ Every name starts with ``ctl_``; a control in a user's ``--controls-dir`` may us
 
 from __future__ import annotations
 
+from accessproof.controls.policy import ENT_COLUMNS
 from accessproof.identity.resolve import actor_account_sql
 from accessproof.linking import sql as S
 from accessproof.linking.config import Config, as_config
 from accessproof.store.base import Store
 
 _TAIL = "lower(reverse(split_part(reverse({x}), '/', 1)))"
+#: the policy entry's columns beside a request's: its scope is ``policy_scope`` (one name, one column)
+_POLICY_COLUMNS = ", ".join("p.scope AS policy_scope" if c == "scope" else f"p.{c}" for c, _ in ENT_COLUMNS)
 
 
 def tail(expr: str) -> str:
@@ -150,7 +153,7 @@ def build_prelude(store: Store, config: Config | str | dict | None = None) -> No
     """)
     S.replace_table(store, "ctl_request_policy", f"""
       SELECT * FROM (
-        SELECT r.raw_id AS request_raw_id, r.record_id, r.system AS record_system, r.scope, p.*,
+        SELECT r.raw_id AS request_raw_id, r.record_id, r.system AS record_system, r.scope, {_POLICY_COLUMNS},
                row_number() OVER (PARTITION BY r.raw_id
                                   ORDER BY m.how, p.specific DESC, length(p.name_like) DESC, p.entry_id) AS pick
         FROM wf_requests r

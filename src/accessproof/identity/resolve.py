@@ -252,7 +252,7 @@ def _candidates_sql(handles: str, *, with_alias: bool, username_basis: str = "'h
 def _decide_sql(candidates: str) -> str:
     """Per (system, account_id): the deciding rank, how many people it names, the best basis."""
     return f"""
-      WITH best AS (SELECT system, account_id, min(rank) AS rank FROM {candidates} GROUP BY system, account_id),
+      WITH best AS (SELECT system, account_id, min(rank) AS rank FROM {candidates} c GROUP BY system, account_id),
       win AS (
         SELECT c.* FROM {candidates} c JOIN best b
           ON b.system = c.system AND b.account_id = c.account_id AND b.rank = c.rank

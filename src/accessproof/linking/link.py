@@ -360,12 +360,12 @@ def build_links(store: Store, cfg: Config) -> None:
       WITH best AS (
         SELECT event_id, event_raw_id,
                max(CASE WHEN justified AND role = 'request' THEN 1 ELSE 0 END) AS ok,
-               string_agg(DISTINCT CASE WHEN role = 'request' THEN record_id || ' (' || status || ')' END, ', ')
-                 AS candidates,
+               string_agg(DISTINCT record_id || ' (' || status || ')', ', ' ORDER BY record_id || ' (' || status || ')')
+                 FILTER (WHERE role = 'request') AS candidates,
                min(CASE WHEN role = 'request' THEN status END) AS status
         FROM links GROUP BY event_id, event_raw_id
       ), cited AS (
-        SELECT event_id, raw_id, string_agg(DISTINCT ref, ', ') AS refs FROM event_refs GROUP BY event_id, raw_id
+        SELECT event_id, raw_id, string_agg(DISTINCT ref, ', ' ORDER BY ref) AS refs FROM event_refs GROUP BY event_id, raw_id
       )
       SELECT e.event_id, e.raw_id AS event_raw_id, e.time AS event_time, e.system, e.account_id, e.account_name,
              e.person_id, e.account_kind, e.action, e.vendor_action, e.entitlement_type,
@@ -510,6 +510,9 @@ def build_removals(store: Store, cfg: Config, horizon: Any) -> None:
       UNION
       SELECT * FROM ({scoped}) s WHERE due_at <= CAST(? AS TIMESTAMPTZ)
     """, [early, *params, horizon])
+    # the views over removal_links go first: PostgreSQL refuses to drop a table a view depends on
+    store.execute("DROP VIEW IF EXISTS missing_removals")
+    store.execute("DROP VIEW IF EXISTS removal_latency")
     S.replace_table(store, "removal_links", f"""
       SELECT q.trigger_kind, q.trigger_record_id, q.trigger_raw_id, q.trigger_system, q.person_id, q.due_at,
              q.system, q.account_id, i.account_name, q.entitlement_type, i.entitlement, i.entitlement_id,
@@ -528,9 +531,7 @@ def build_removals(store: Store, cfg: Config, horizon: Any) -> None:
         AND (i.removed_at IS NULL OR i.removed_at >= q.due_at - ? * INTERVAL '1 hour')
     """, [early])
     store.execute("DROP TABLE IF EXISTS _required")
-    store.execute("DROP VIEW IF EXISTS missing_removals")
     store.execute("CREATE VIEW missing_removals AS SELECT * FROM removal_links WHERE status = 'missing'")
-    store.execute("DROP VIEW IF EXISTS removal_latency")
     store.execute(f"""
       CREATE VIEW removal_latency AS
       SELECT trigger_kind, trigger_record_id, person_id, system, min(due_at) AS due_at,

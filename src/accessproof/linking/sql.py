@@ -1,9 +1,10 @@
 """Small SQL helpers shared by identity resolution and linking.
 
-All statements are written in DuckDB's dialect in forms sqlglot transpiles to PostgreSQL (tests check it):
-no ``CREATE OR REPLACE``, no list functions, no ``arg_max``; tables are rebuilt with ``DROP`` + ``CREATE
-TABLE … AS``. Small configuration tables (aliases, scope rules, patterns) are loaded with plain ``INSERT …
-VALUES`` and bound parameters.
+All statements are written in DuckDB's dialect in forms that run on PostgreSQL after
+``store.dialect.to_backend`` (tests compare the results on the demo): no ``CREATE OR REPLACE``, no
+``arg_max``, every subquery in ``FROM`` named, every ``string_agg`` ordered, no views left on a table that
+is rebuilt; tables are rebuilt with ``DROP`` + ``CREATE TABLE … AS``. Small configuration tables (aliases,
+scope rules, patterns) are loaded with plain ``INSERT … VALUES`` and bound parameters.
 """
 
 from __future__ import annotations
@@ -46,8 +47,23 @@ def load_table(store: Store, name: str, columns: Sequence[tuple[str, str]], rows
 
 
 def table_exists(store: Store, name: str) -> bool:
-    rows = store.query("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])
+    """Whether the store's own schema holds table (or view) ``name`` (a server holds many schemas)."""
+    rows = store.query("SELECT count(*) FROM information_schema.tables WHERE table_name = ? "
+                       "AND table_schema = current_schema()", [name])
     return bool(rows and rows[0][0])
+
+
+def columns(store: Store, name: str) -> list[tuple[str, str]]:
+    """(column, type) of table ``name`` as this session sees it, temporary tables included; list types end
+    in ``[]`` (``VARCHAR[]`` in DuckDB, ``TEXT[]`` in PostgreSQL)."""
+    if store.dialect == "postgres":  # the relation the name resolves to (a temporary table first)
+        rows = store.query("""
+          SELECT attname, upper(format_type(atttypid, atttypmod)) FROM pg_attribute
+          WHERE attrelid = to_regclass(?) AND attnum > 0 AND NOT attisdropped ORDER BY attnum""", [name])
+    else:
+        rows = store.query("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+                           "ORDER BY ordinal_position", [name])
+    return [(r[0], str(r[1])) for r in rows]
 
 
 def count(store: Store, name: str, where: str = "") -> int:

@@ -67,7 +67,7 @@ SELECT 'access:' || v.system || ':' || v.account_id || ':' || v.entitlement_type
        CASE WHEN count(x.problem) > 0 THEN 'alarm' ELSE 'ok' END AS status,
        CASE WHEN count(x.problem) > 0
               THEN v.entitlement_type || ' ' || v.entitlement || ' (policy ' || v.entry_id || '): '
-                   || string_agg(DISTINCT x.problem, '; ')
+                   || string_agg(DISTINCT x.problem, '; ' ORDER BY x.problem)
             ELSE 'conditions of policy ' || v.entry_id || ' met' END AS reason,
        [v.grant_event_id, v.grant_raw_id] || list(DISTINCT x.record_id) AS evidence_ids,
        v.person_id, v.system, v.account_id, v.entitlement_type, v.entitlement, v.entitlement_id,

@@ -23,6 +23,6 @@ SELECT 'event:' || system || ':' || event_id AS resource,
        max(person_id) AS person_id, system, event_id, max(account_id) AS account_id, max(entitlement_type) AS entitlement_type,
        max(entitlement) AS entitlement, max(record_id) AS record_id, max(event_time) AS event_time,
        max(executor_account) AS executor_account, max(executor_person_id) AS executor_person_id,
-       string_agg(DISTINCT approver, ', ') AS approvers
+       string_agg(DISTINCT approver, ', ' ORDER BY approver) AS approvers
 FROM pairs
 GROUP BY system, event_id

@@ -48,13 +48,14 @@ ok_roles AS (
   WHERE role = 'supplier_owner' AND supplier_id IS NULL
 ),
 verdict AS (
-  SELECT n.raw_id, n.requirement, string_agg(DISTINCT n.role, '|') AS roles,
+  SELECT n.raw_id, n.requirement, string_agg(DISTINCT n.role, '|' ORDER BY n.role) AS roles,
          max(o.approver) AS satisfied_by
   FROM need n LEFT JOIN ok_roles o ON o.raw_id = n.raw_id AND o.requirement = n.requirement AND o.role = n.role
   GROUP BY n.raw_id, n.requirement
 ),
 appr AS (
-  SELECT request_raw_id, string_agg(DISTINCT approver, ', ') AS approvers, list(DISTINCT approval_id) AS ids
+  SELECT request_raw_id, string_agg(DISTINCT approver, ', ' ORDER BY approver) AS approvers,
+         list(DISTINCT approval_id) AS ids
   FROM ctl_approvals WHERE decision = 'approved' GROUP BY request_raw_id
 )
 SELECT 'request:' || q.system || ':' || q.record_id AS resource,
@@ -75,7 +76,7 @@ SELECT 'request:' || q.system || ':' || q.record_id AS resource,
                    || ' and HR exports no manager history'
             WHEN count(v.requirement) FILTER (WHERE v.satisfied_by IS NULL) > 0
               THEN 'policy ' || q.entry_id || ' requires approval by '
-                   || string_agg(v.roles, ' and ') FILTER (WHERE v.satisfied_by IS NULL)
+                   || string_agg(v.roles, ' and ' ORDER BY v.roles) FILTER (WHERE v.satisfied_by IS NULL)
                    || '; approved by ' || coalesce(max(ap.approvers), 'nobody')
             ELSE 'approved by ' || coalesce(max(ap.approvers), '?') || ' as policy ' || q.entry_id
                  || ' requires' END AS reason,

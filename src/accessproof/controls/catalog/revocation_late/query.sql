@@ -34,6 +34,7 @@ SELECT 'trigger:' || trigger_kind || ':' || trigger_record_id || ':' || person_i
        max(removed) AS last_removed_at, max(hours) FILTER (WHERE removed IS NOT NULL) AS max_latency_hours,
        min(sla) AS sla_hours, count(*) AS accesses,
        count(*) FILTER (WHERE removed IS NOT NULL AND hours > sla) AS late_accesses,
-       string_agg(DISTINCT CASE WHEN removed IS NOT NULL AND hours > sla THEN entitlement END, '; ') AS late_entitlements
+       string_agg(DISTINCT entitlement, '; ' ORDER BY entitlement) FILTER (WHERE removed IS NOT NULL AND hours > sla)
+         AS late_entitlements
 FROM rl
 GROUP BY trigger_kind, trigger_record_id, person_id, system

@@ -23,13 +23,14 @@ SELECT 'trigger:' || trigger_kind || ':' || trigger_record_id || ':' || person_i
               THEN trigger_kind || ' ' || CAST(min(due_at) AS VARCHAR) || ' (' || trigger_record_id
                    || '): ' || CAST(count(*) FILTER (WHERE removed IS NULL) AS VARCHAR) || ' of '
                    || CAST(count(*) AS VARCHAR) || ' accesses in ' || system || ' still held: '
-                   || string_agg(DISTINCT CASE WHEN removed IS NULL THEN entitlement_type || ' ' || entitlement END, '; ')
+                   || string_agg(DISTINCT entitlement_type || ' ' || entitlement, '; '
+                                ORDER BY entitlement_type || ' ' || entitlement) FILTER (WHERE removed IS NULL)
             WHEN bool_or(removed IS NULL) THEN 'removal pending, still within the SLA'
             ELSE 'every access removed' END AS reason,
        [min(trigger_record_id), min(trigger_raw_id)] || list(DISTINCT grant_event_id)
          || list(DISTINCT removal_event_id) AS evidence_ids,
        person_id, system, min(account_id) AS account_id, trigger_kind, trigger_record_id, min(due_at) AS due_at,
        count(*) AS accesses, count(*) FILTER (WHERE removed IS NULL) AS still_held,
-       string_agg(DISTINCT CASE WHEN removed IS NULL THEN entitlement END, '; ') AS held_entitlements
+       string_agg(DISTINCT entitlement, '; ' ORDER BY entitlement) FILTER (WHERE removed IS NULL) AS held_entitlements
 FROM rl
 GROUP BY trigger_kind, trigger_record_id, person_id, system

@@ -27,13 +27,14 @@ SELECT 'supplier:' || supplier_id || ':' || person_id || ':' || system AS resour
             WHEN bool_or(removed IS NULL) THEN 'info'
             ELSE 'ok' END AS status,
        CASE WHEN bool_or(granted_after)
-              THEN 'granted ' || string_agg(DISTINCT CASE WHEN granted_after THEN entitlement END, '; ')
+              THEN 'granted ' || string_agg(DISTINCT entitlement, '; ' ORDER BY entitlement) FILTER (WHERE granted_after)
                    || ' after the contract of ' || supplier_id || ' ended on '
                    || CAST(min(due_at) AS VARCHAR)
             WHEN bool_or(removed IS NULL AND hours > CAST($grace_hours AS DOUBLE))
               THEN 'contract of ' || supplier_id || ' ended on ' || CAST(min(due_at) AS VARCHAR)
                    || '; still held in ' || system || ': '
-                   || string_agg(DISTINCT CASE WHEN removed IS NULL THEN entitlement_type || ' ' || entitlement END, '; ')
+                   || string_agg(DISTINCT entitlement_type || ' ' || entitlement, '; '
+                                ORDER BY entitlement_type || ' ' || entitlement) FILTER (WHERE removed IS NULL)
             WHEN bool_or(hours > CAST($grace_hours AS DOUBLE))
               THEN 'contract of ' || supplier_id || ' ended on ' || CAST(min(due_at) AS VARCHAR)
                    || '; access in ' || system || ' removed only ' || CAST(round(max(hours), 1) AS VARCHAR) || ' h later'
@@ -43,6 +44,6 @@ SELECT 'supplier:' || supplier_id || ':' || person_id || ':' || system AS resour
          AS evidence_ids,
        person_id, system, min(account_id) AS account_id, supplier_id, min(due_at) AS contract_end,
        count(*) FILTER (WHERE removed IS NULL) AS still_held,
-       string_agg(DISTINCT CASE WHEN removed IS NULL THEN entitlement END, '; ') AS held_entitlements
+       string_agg(DISTINCT entitlement, '; ' ORDER BY entitlement) FILTER (WHERE removed IS NULL) AS held_entitlements
 FROM acc
 GROUP BY supplier_id, person_id, system

@@ -1,6 +1,6 @@
 -- Population: supplier staff (HR persons with a supplier id) holding any access at $as_of.
 WITH held AS (
-  SELECT i.person_id, count(*) AS accesses, string_agg(DISTINCT i.system, ', ') AS systems,
+  SELECT i.person_id, count(*) AS accesses, string_agg(DISTINCT i.system, ', ' ORDER BY i.system) AS systems,
          min(i.grant_event_id) AS some_grant
   FROM access_intervals i
   WHERE (i.granted_at IS NULL OR i.granted_at <= CAST($as_of AS TIMESTAMPTZ))
