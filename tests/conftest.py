@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.store.conftest import backend_store, pg_url, store_url  # noqa: F401  (fixtures for every test)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DEV = REPO.parent / "shared" / "data" / "dev"
 BUNDLED = REPO / "data" / "samples"

@@ -23,7 +23,7 @@ from tests.conftest import dev_data
 runner = CliRunner()
 
 
-def _ingest_json(store_dir: Path, *args: str) -> dict:
+def _ingest_json(store_dir: Path | str, *args: str) -> dict:
     res = runner.invoke(app, ["ingest", *args, "--json", "--store", str(store_dir)])
     assert res.exit_code == 0, res.output
     return orjson.loads(res.stdout.strip().splitlines()[-1])
@@ -34,39 +34,46 @@ def _accounted(s: dict) -> bool:
 
 
 @pytest.mark.parametrize("source_type", ["cloudtrail", "okta", "entra", "github"])
-def test_real_samples_are_all_accounted_for(tmp_path, source_type):
-    s = _ingest_json(tmp_path / "st", source_type, str(dev_data() / source_type))
+def test_real_samples_are_all_accounted_for(store_url, source_type):
+    s = _ingest_json(store_url, source_type, str(dev_data() / source_type))
     assert _accounted(s)
     assert s["read"] > 0 and s["accepted"] + s["duplicate"] >= 0.85 * s["read"]
 
 
-def test_all_real_samples_together_reach_99_percent(tmp_path):
+def test_all_real_samples_together_reach_99_percent(store_url):
     read = accepted = quarantined = 0
     for t in ("cloudtrail", "okta", "entra", "github"):
-        s = _ingest_json(tmp_path / "st", t, str(dev_data() / t))
+        s = _ingest_json(store_url, t, str(dev_data() / t))
         read += s["read"]
         accepted += s["accepted"] + s["duplicate"]
         quarantined += s["quarantined"]
     assert read == 748 + 53 + 50 + 92
     assert accepted / read >= 0.99, f"{quarantined} quarantined of {read}"
+    assert (accepted, quarantined) == (934, 9)  # the same on every backend
+    store = open_store(store_url)
+    counts = store.query("SELECT (SELECT count(*) FROM raw_records), (SELECT count(*) FROM quarantine), "
+                         "(SELECT count(*) FROM ledger_entries)")[0]
+    store.close()
+    assert counts == (934, 9, 943)  # every record read is stored once and sealed once
 
 
-def test_reingesting_the_same_files_adds_nothing(tmp_path):
-    st = tmp_path / "st"
+def test_reingesting_the_same_files_adds_nothing(store_url):
+    st = store_url
     first = _ingest_json(st, "okta", str(dev_data() / "okta"))
     store = open_store(st)
-    before = {t: store.query(f"SELECT count(*) FROM {t}")[0][0] for t in ("raw_records", "events", "quarantine")}
+    tables = ("raw_records", "events", "quarantine", "ledger_entries")
+    before = {t: store.query(f"SELECT count(*) FROM {t}")[0][0] for t in tables}
     store.close()
     second = _ingest_json(st, "okta", str(dev_data() / "okta"))
     assert second["accepted"] == 0
     assert second["duplicate"] == first["accepted"] + first["duplicate"]
     store = open_store(st)
-    after = {t: store.query(f"SELECT count(*) FROM {t}")[0][0] for t in ("raw_records", "events", "quarantine")}
+    after = {t: store.query(f"SELECT count(*) FROM {t}")[0][0] for t in tables}
     store.close()
     assert before == after
 
 
-def test_bad_input_gets_one_line_reasons_and_the_rest_still_ingests(tmp_path):
+def test_bad_input_gets_one_line_reasons_and_the_rest_still_ingests(tmp_path, store_url):
     good = (dev_data() / "okta" / "panther-tests.jsonl").read_bytes().splitlines()[:3]
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(
@@ -80,10 +87,10 @@ def test_bad_input_gets_one_line_reasons_and_the_rest_still_ingests(tmp_path):
         + b"[1, 2]\n"                                                      # not an object
         + good[1] + b"\n"
     )
-    s = _ingest_json(tmp_path / "st", "okta", str(bad))
+    s = _ingest_json(store_url, "okta", str(bad))
     assert _accounted(s) and s["read"] == 9
     assert s["quarantined"] == 5
-    res = runner.invoke(app, ["quarantine", "--format", "jsonl", "--store", str(tmp_path / "st")])
+    res = runner.invoke(app, ["quarantine", "--format", "jsonl", "--store", store_url])
     assert res.exit_code == 0
     rows = [orjson.loads(x) for x in res.stdout.splitlines()]
     assert len(rows) == s["quarantined"]
@@ -93,7 +100,7 @@ def test_bad_input_gets_one_line_reasons_and_the_rest_still_ingests(tmp_path):
     reasons = " | ".join(r["reason"] for r in rows)
     for expected in ("malformed JSON", "wrong type", "not ISO 8601", "UTF-8", "not an object"):
         assert expected in reasons
-    store = open_store(tmp_path / "st")
+    store = open_store(store_url)
     assert store.query("SELECT count(*) FROM events WHERE time IS NULL")[0][0] == 1
     store.close()
 
@@ -199,7 +206,11 @@ def test_sources_view_reports_completeness(tmp_path):
     assert len(events.stdout.splitlines()) - 1 == okta["events"]
 
 
-def test_ingest_paths_counts_match_store(tmp_path, store):
+def test_ingest_paths_counts_match_store(backend_store):
+    store = backend_store
     s = ingest_paths(store, "github", [dev_data() / "github"])
     assert s.accepted == store.query("SELECT count(*) FROM raw_records")[0][0]
     assert s.quarantined == store.query("SELECT count(*) FROM quarantine")[0][0]
+    run = store.query_dicts("SELECT * FROM ingest_runs")
+    assert [(r["read"], r["accepted"], r["duplicate"], r["quarantined"], r["status"]) for r in run] == [
+        (s.read, s.accepted, s.duplicate, s.quarantined, "complete")]

@@ -4,9 +4,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from accessproof.ledger import Ledger, SealRecord, init_store, open_ledger
+from tests.store.conftest import db_execute
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 
@@ -38,6 +40,14 @@ def ledger(store_dir: Path) -> Iterator[Ledger]:
     led.close()
 
 
+@pytest.fixture
+def any_ledger(store_url: str) -> Iterator[Ledger]:
+    """A fresh ledger once per backend (DuckDB directory, PostgreSQL schema)."""
+    led, _ = init_store(store_url)
+    yield led
+    led.close()
+
+
 def reopen(store_dir: Path) -> Ledger:
     return open_ledger(store_dir)
 
@@ -47,10 +57,13 @@ def seal_raw(led: Ledger, records: list[SealRecord]) -> int:
     from accessproof.store.schema import create_table_sql
 
     conn = led.storage.conn  # type: ignore[attr-defined]
-    conn.execute(create_table_sql("raw_records"))
+    if isinstance(conn, duckdb.DuckDBPyConnection):
+        conn.execute(create_table_sql("raw_records"))
     with led.storage.transaction():
-        conn.executemany(
-            "INSERT INTO raw_records (raw_id, source, record_type, data) VALUES (?, ?, ?, ?)",
-            [[r.record_id, r.source, r.kind, r.payload] for r in records],
-        )
+        for r in records:
+            db_execute(
+                conn,
+                "INSERT INTO raw_records (raw_id, source, record_type, data) VALUES (?, ?, ?, ?)",
+                [r.record_id, r.source, r.kind, r.payload],
+            )
         return led.seal(records)

@@ -1,4 +1,4 @@
-"""Retention classes, legal holds and purge on a real DuckDB store; purged bytes leave the file."""
+"""Retention classes, legal holds and purge on real stores (DuckDB, PostgreSQL); purged bytes leave the file."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from accessproof.ledger import LedgerError, SealRecord, verify_ledger
-from accessproof.ledger.api import db_path
+from accessproof.ledger.api import compact_store, db_path
 from accessproof.ledger.duckdb_storage import compact_database
 from accessproof.ledger.retention import add_hold, list_holds, load_policy, purge, release_hold
+from tests.store.conftest import db_execute
 
 from .conftest import reopen, seal_raw
 
@@ -68,11 +69,12 @@ def _records() -> list[SealRecord]:
 
 
 def _data(led, raw_id: str):
-    rows = led.storage.conn.execute("SELECT data FROM raw_records WHERE raw_id = ?", [raw_id]).fetchall()
+    rows = db_execute(led.storage.conn, "SELECT data FROM raw_records WHERE raw_id = ?", [raw_id])
     return rows[0][0]
 
 
-def test_purge_respects_retention_and_holds(ledger) -> None:
+def test_purge_respects_retention_and_holds(any_ledger) -> None:
+    ledger = any_ledger
     seal_raw(ledger, _records())
     ledger.checkpoint()
     hold = add_hold(ledger, subject="ann@acme.com", reason="matter 17", by="legal@acme.com", now=NOW)
@@ -122,12 +124,14 @@ def test_hold_needs_reason_and_criteria(ledger) -> None:
         add_hold(ledger, reason="r", by="x")
 
 
-def test_tampered_hold_blocks_purge(ledger) -> None:
+def test_tampered_hold_blocks_purge(any_ledger) -> None:
+    ledger = any_ledger
     seal_raw(ledger, _records())
     add_hold(ledger, subject="bob@acme.com", reason="matter", by="legal", now=NOW)
-    ledger.storage.conn.execute(
-        "UPDATE ledger_payloads SET data = replace(data::VARCHAR, 'bob', 'eve')::BLOB"
-    )
+    conn = ledger.storage.conn
+    for rtype, rid, data in db_execute(conn, "SELECT record_type, record_id, data FROM ledger_payloads"):
+        db_execute(conn, "UPDATE ledger_payloads SET data = ? WHERE record_type = ? AND record_id = ?",
+                   [bytes(data).replace(b"bob", b"eve"), rtype, rid])
     with pytest.raises(LedgerError, match="does not match its sealed hash"):
         purge(ledger, ledger.payloads, now=NOW)
     assert _data(ledger, "ev-0") is not None
@@ -174,3 +178,19 @@ def test_record_without_time_runs_retention_from_sealing(ledger) -> None:
     entry = ledger.entry(0)
     assert b'"time"' not in entry and b'"sealed":"2019-01-01T00:00:00Z"' in entry
     assert [r.record_id for r in purge(ledger, ledger.payloads, now=NOW, dry_run=True).purge] == ["no-time"]
+
+
+def test_purge_then_compaction_keeps_the_ledger_verifying(store_url: str, any_ledger) -> None:
+    """``retention purge`` compacts after purging (DuckDB rewrites the file, PostgreSQL the payload
+    tables); either way the purged payload stays gone and the ledger verifies."""
+    old = datetime(2015, 1, 1, tzinfo=UTC)
+    seal_raw(any_ledger, [SealRecord("raw", f"r-{i}", "okta:acme", old, b"old %d" % i, kind="event")
+                          for i in range(3)])
+    assert len(purge(any_ledger, any_ledger.payloads, now=NOW).purge) == 3
+    any_ledger.close()
+    compact_store(store_url)
+    led = reopen(store_url)
+    assert db_execute(led.storage.conn, "SELECT count(*) FROM raw_records WHERE data IS NULL") == [(3,)]
+    result = verify_ledger(led, payloads=led.payloads)
+    assert result.ok and result.payloads_purged == 3, result.summary()
+    led.close()

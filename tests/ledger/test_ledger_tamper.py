@@ -1,17 +1,16 @@
-"""Tampering with a real DuckDB-backed ledger: every kind of change is found and located."""
+"""Tampering with a real ledger, on DuckDB and on PostgreSQL: every kind of change is found and located."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from accessproof.ledger import Ledger, make_entry, verify_ledger
-from accessproof.ledger.api import db_path
 from accessproof.ledger.merkle import leaf_hashes
 from accessproof.ledger.note import Signer
 from accessproof.ledger.tiles import Edge
+from tests.store.conftest import backup_store, db_execute, restore_store
 
 from .conftest import T0, raw_records, reopen, seal_raw
 
@@ -19,7 +18,8 @@ N = 700  # crosses level-0 tile boundaries and makes a level-1 tile
 
 
 @pytest.fixture
-def sealed(ledger: Ledger) -> Ledger:
+def sealed(any_ledger: Ledger) -> Ledger:
+    ledger = any_ledger
     seal_raw(ledger, raw_records(400))
     ledger.checkpoint()
     seal_raw(ledger, raw_records(N - 400, 400))
@@ -30,10 +30,14 @@ def sealed(ledger: Ledger) -> Ledger:
     return ledger
 
 
+def _sql(led: Ledger, sql: str, params: list | None = None) -> list[tuple]:
+    return db_execute(led.storage.conn, sql, params or [])
+
+
 def _verify(led: Ledger, **kw):
     report = verify_ledger(led, payloads=led.payloads, **kw)
     assert not report.ok
-    for db_hashing in (True, False):  # leaves hashed by DuckDB or in Python: the same findings
+    for db_hashing in (True, False):  # leaves hashed by the database or in Python: the same findings
         for payloads in (led.payloads, None):
             other = verify_ledger(led, payloads=payloads, db_hashing=db_hashing, **kw)
             tree = [p for p in report.problems if p.kind not in ("payload", "unsealed")]
@@ -43,19 +47,16 @@ def _verify(led: Ledger, **kw):
 
 def _rewrite_tiles(led: Ledger) -> None:
     """What a careful attacker does after editing entries: recompute every tile to match."""
-    conn = led.storage.conn
     size = led.storage.size()
     entries = led.storage.read_entries(0, size)[1]
-    conn.execute("DELETE FROM ledger_tiles")
-    conn.execute("DELETE FROM ledger_partial_tiles")
+    _sql(led, "DELETE FROM ledger_tiles")
+    _sql(led, "DELETE FROM ledger_partial_tiles")
     led.storage.write_tiles(Edge().extend(leaf_hashes(entries))[1])
     led._edge = None
 
 
 def test_changed_payload_byte(sealed: Ledger) -> None:
-    sealed.storage.conn.execute(
-        "UPDATE raw_records SET data = 'payload 123 for somebody'::BLOB WHERE raw_id = 'raw-000123'"
-    )
+    _sql(sealed, "UPDATE raw_records SET data = 'payload 123 for somebody'::BLOB WHERE raw_id = 'raw-000123'")
     report = _verify(sealed)
     assert report.first_bad_index == 123
     assert "does not match its sealed hash" in report.first_problem().message
@@ -63,9 +64,8 @@ def test_changed_payload_byte(sealed: Ledger) -> None:
 
 @pytest.mark.parametrize("retile", [False, True])
 def test_changed_entry_byte(sealed: Ledger, retile: bool) -> None:
-    conn = sealed.storage.conn
-    data = bytes(conn.execute("SELECT entry FROM ledger_entries WHERE idx = 500").fetchall()[0][0])
-    conn.execute("UPDATE ledger_entries SET entry = ? WHERE idx = 500", [data.replace(b"okta", b"okTa")])
+    data = bytes(_sql(sealed, "SELECT entry FROM ledger_entries WHERE idx = 500")[0][0])
+    _sql(sealed, "UPDATE ledger_entries SET entry = ? WHERE idx = 500", [data.replace(b"okta", b"okTa")])
     if retile:
         _rewrite_tiles(sealed)
     report = _verify(sealed)
@@ -76,39 +76,37 @@ def test_changed_entry_byte(sealed: Ledger, retile: bool) -> None:
 
 
 def test_deleted_entry(sealed: Ledger) -> None:
-    sealed.storage.conn.execute("DELETE FROM ledger_entries WHERE idx = 42")
+    _sql(sealed, "DELETE FROM ledger_entries WHERE idx = 42")
     report = _verify(sealed)
     assert report.first_bad_index == 42
     assert "missing" in report.first_problem().message
 
 
 def test_deleted_raw_record(sealed: Ledger) -> None:
-    sealed.storage.conn.execute("DELETE FROM raw_records WHERE raw_id = 'raw-000077'")
+    _sql(sealed, "DELETE FROM raw_records WHERE raw_id = 'raw-000077'")
     report = _verify(sealed)
     assert report.first_bad_index == 77
     assert "no purge manifest" in report.first_problem().message
 
 
 def test_swapped_entries(sealed: Ledger) -> None:
-    conn = sealed.storage.conn
-    conn.execute("UPDATE ledger_entries SET idx = -1 WHERE idx = 10")
-    conn.execute("UPDATE ledger_entries SET idx = 10 WHERE idx = 600")
-    conn.execute("UPDATE ledger_entries SET idx = 600 WHERE idx = -1")
+    _sql(sealed, "UPDATE ledger_entries SET idx = -1 WHERE idx = 10")
+    _sql(sealed, "UPDATE ledger_entries SET idx = 10 WHERE idx = 600")
+    _sql(sealed, "UPDATE ledger_entries SET idx = 600 WHERE idx = -1")
     report = _verify(sealed)
     assert report.first_bad_index == 10
     assert {p.index for p in report.problems if p.kind == "entry"} == {10, 600}
 
 
 def test_swapped_payloads(sealed: Ledger) -> None:
-    conn = sealed.storage.conn
-    conn.execute("UPDATE raw_records SET raw_id = 'tmp' WHERE raw_id = 'raw-000005'")
-    conn.execute("UPDATE raw_records SET raw_id = 'raw-000005' WHERE raw_id = 'raw-000006'")
-    conn.execute("UPDATE raw_records SET raw_id = 'raw-000006' WHERE raw_id = 'tmp'")
+    _sql(sealed, "UPDATE raw_records SET raw_id = 'tmp' WHERE raw_id = 'raw-000005'")
+    _sql(sealed, "UPDATE raw_records SET raw_id = 'raw-000005' WHERE raw_id = 'raw-000006'")
+    _sql(sealed, "UPDATE raw_records SET raw_id = 'raw-000006' WHERE raw_id = 'tmp'")
     assert _verify(sealed).first_bad_index == 5
 
 
 def test_truncated_log(sealed: Ledger) -> None:
-    sealed.storage.conn.execute("DELETE FROM ledger_entries WHERE idx >= 650")
+    _sql(sealed, "DELETE FROM ledger_entries WHERE idx >= 650")
     report = _verify(sealed)
     assert report.first_bad_index == 650
     _rewrite_tiles(sealed)  # even with tiles made to fit, the last checkpoint is beyond the log
@@ -118,32 +116,26 @@ def test_truncated_log(sealed: Ledger) -> None:
 
 
 def test_inserted_in_the_middle(sealed: Ledger) -> None:
-    conn = sealed.storage.conn
-    conn.execute("UPDATE ledger_entries SET idx = idx + 1 WHERE idx >= 300")
+    _sql(sealed, "UPDATE ledger_entries SET idx = idx + 1 WHERE idx >= 300")
     forged = make_entry("raw", "raw-forged", "okta:acme", T0, b"forged", "provisioning_logs")
-    conn.execute(
-        "INSERT INTO ledger_entries (idx, entry, record_type, record_id) VALUES (300, ?, 'raw', 'x')",
-        [forged],
-    )
+    _sql(sealed, "INSERT INTO ledger_entries (idx, entry, record_type, record_id) VALUES (300, ?, 'raw', 'x')",
+         [forged])
     assert _verify(sealed).first_bad_index == 300
     _rewrite_tiles(sealed)
     assert any(p.kind == "checkpoint" for p in _verify(sealed).problems)
 
 
 def test_unsealed_record_in_store(sealed: Ledger) -> None:
-    sealed.storage.conn.execute("INSERT INTO raw_records (raw_id, data) VALUES ('raw-sneaky', 'x'::BLOB)")
+    _sql(sealed, "INSERT INTO raw_records (raw_id, data) VALUES ('raw-sneaky', 'x'::BLOB)")
     report = _verify(sealed)
     assert any(p.kind == "unsealed" and "raw-sneaky" in p.message for p in report.problems)
 
 
 def test_replaced_checkpoint(sealed: Ledger) -> None:
-    conn = sealed.storage.conn
     row = sealed.checkpoints()[0]
     other = Signer.generate(sealed.origin)  # same name, another key
-    conn.execute(
-        "UPDATE ledger_checkpoints SET note = ? WHERE size = ?",
-        [other.sign(row.note.split("\n\n")[0] + "\n"), row.size],
-    )
+    _sql(sealed, "UPDATE ledger_checkpoints SET note = ? WHERE size = ?",
+         [other.sign(row.note.split("\n\n")[0] + "\n"), row.size])
     report = _verify(sealed)
     assert any(p.kind == "checkpoint" and "not validly signed" in p.message for p in report.problems)
 
@@ -154,25 +146,23 @@ def test_checkpoint_with_a_different_root(sealed: Ledger) -> None:
     from accessproof.ledger.note import format_checkpoint
 
     forged = sealed.signer.sign(format_checkpoint(sealed.origin, row.size, b"\x07" * 32))
-    sealed.storage.conn.execute(
-        "UPDATE ledger_checkpoints SET note = ?, root = ? WHERE size = ?", [forged, b"\x07" * 32, row.size]
-    )
+    _sql(sealed, "UPDATE ledger_checkpoints SET note = ?, root = ? WHERE size = ?", [forged, b"\x07" * 32, row.size])
     report = _verify(sealed)
     assert any("does not match the stored tree" in p.message for p in report.problems)
     assert any("not consistent" in p.message for p in report.problems)
 
 
-def test_rolled_back_store_vs_exported_checkpoint(store_dir: Path, sealed: Ledger) -> None:
+def test_rolled_back_store_vs_exported_checkpoint(store_url: str, tmp_path: Path, sealed: Ledger) -> None:
     sealed.close()
-    backup = store_dir.parent / "backup.duckdb"
-    shutil.copy(db_path(store_dir), backup)  # the store as it was at 700 entries
-    led = reopen(store_dir)
+    backup = tmp_path / "backup.duckdb"
+    backup_store(store_url, backup)  # the store as it was at 700 entries
+    led = reopen(store_url)
     seal_raw(led, raw_records(100, N))
     exported = led.checkpoint().note  # an auditor keeps this one outside the store
     assert verify_ledger(led, payloads=led.payloads, against=exported).ok
     led.close()
-    shutil.copy(backup, db_path(store_dir))  # roll the whole store back, checkpoints and all
-    led = reopen(store_dir)
+    restore_store(store_url, backup)  # roll the whole store back, checkpoints and all
+    led = reopen(store_url)
     assert verify_ledger(led, payloads=led.payloads).ok  # self-consistent...
     report = verify_ledger(led, payloads=led.payloads, against=exported)
     assert not report.ok and report.first_bad_index == N  # ...but not what was exported
@@ -182,12 +172,9 @@ def test_rolled_back_store_vs_exported_checkpoint(store_dir: Path, sealed: Ledge
 
 def test_rewritten_store_vs_exported_checkpoint(sealed: Ledger) -> None:
     exported = sealed.checkpoints()[-1].note
-    conn = sealed.storage.conn
-    conn.execute("DELETE FROM ledger_checkpoints")
-    conn.execute(
-        "UPDATE ledger_entries SET entry = ? WHERE idx = 1",
-        [make_entry("raw", "raw-000001", "okta:acme", T0, b"x", "provisioning_logs")],
-    )
+    _sql(sealed, "DELETE FROM ledger_checkpoints")
+    _sql(sealed, "UPDATE ledger_entries SET entry = ? WHERE idx = 1",
+         [make_entry("raw", "raw-000001", "okta:acme", T0, b"x", "provisioning_logs")])
     _rewrite_tiles(sealed)
     sealed.checkpoint()  # re-signed after the rewrite with the store's key
     report = verify_ledger(sealed, against=exported)
@@ -213,10 +200,9 @@ class _PlainPayloads:
 def test_portable_payload_path_finds_the_same_problems(sealed: Ledger) -> None:
     plain = _PlainPayloads(sealed.payloads)
     assert verify_ledger(sealed, payloads=plain).ok
-    conn = sealed.storage.conn
-    conn.execute("UPDATE raw_records SET data = 'x'::BLOB WHERE raw_id = 'raw-000321'")
-    conn.execute("DELETE FROM raw_records WHERE raw_id = 'raw-000654'")
-    conn.execute("INSERT INTO raw_records (raw_id, data) VALUES ('raw-sneaky', 'x'::BLOB)")
+    _sql(sealed, "UPDATE raw_records SET data = 'x'::BLOB WHERE raw_id = 'raw-000321'")
+    _sql(sealed, "DELETE FROM raw_records WHERE raw_id = 'raw-000654'")
+    _sql(sealed, "INSERT INTO raw_records (raw_id, data) VALUES ('raw-sneaky', 'x'::BLOB)")
     for store in (plain, sealed.payloads):
         report = verify_ledger(sealed, payloads=store)
         assert report.first_bad_index == 321
