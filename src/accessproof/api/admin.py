@@ -22,9 +22,9 @@ from accessproof.api.deps import (
     Page,
     fail,
     jsonable,
-    offset_page,
     optional_module,
     parse_time_param,
+    rows_page,
     using_store,
 )
 from accessproof.ledger import LedgerError, open_ledger
@@ -186,9 +186,7 @@ def _compact(store: Any, url: str, compact_store: Any) -> None:
 def actions(request: Request, _: Admin, limit: Annotated[int | None, Query()] = None,
             cursor: Annotated[str | None, Query()] = None) -> Page:
     """Every sealed administrative action, oldest first, with its ledger index."""
-    with using_store(request) as store:
-        rows = admin_actions(store)
-    return offset_page(request, rows, limit, cursor)
+    return rows_page(request, admin_actions, limit, cursor)
 
 
 def _scheduler() -> Any:

@@ -118,6 +118,13 @@ def offset_page(request: Request, rows: list[dict[str, Any]], limit: int | None,
     return Page(items=[jsonable(r) for r in items], next=next_link(request, more))
 
 
+def rows_page(request: Request, rows_of: Any, limit: int | None, cursor: str | None) -> Page:
+    """A page of ``rows_of(store)`` — a library function that lists rows — run while holding the store."""
+    with using_store(request) as store:
+        rows = rows_of(store)
+    return offset_page(request, rows, limit, cursor)
+
+
 def jsonable(row: dict[str, Any]) -> dict[str, Any]:
     """Rows as JSON values: times in ISO 8601, bytes left out (they are evidence: fetch them by id)."""
     out = {}

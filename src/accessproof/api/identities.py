@@ -19,6 +19,7 @@ from accessproof.api.deps import (
     jsonable,
     offset_page,
     parse_time_param,
+    rows_page,
     using_store,
 )
 from accessproof.identity import resolve
@@ -99,33 +100,26 @@ def accounts(request: Request, system: str | None = None, person: str | None = N
              = None, kind: Annotated[str | None, Query(description="human or service")] = None,
              limit: Limit = None, cursor: Cursor = None) -> Page:
     """Accounts with the person each maps to, the rule's basis and confidence."""
-    with using_store(request) as store:
-        rows = resolve.list_identities(store, system=system, person=person, status=status, kind=kind)
-    return offset_page(request, rows, limit, cursor)
+    return rows_page(request, lambda store: resolve.list_identities(
+        store, system=system, person=person, status=status, kind=kind), limit, cursor)
 
 
 @router.get("/accounts/orphans", response_model=Page)
 def orphan_accounts(request: Request, limit: Limit = None, cursor: Cursor = None) -> Page:
     """Human accounts that map to no current person."""
-    with using_store(request) as store:
-        rows = resolve.orphans(store)
-    return offset_page(request, rows, limit, cursor)
+    return rows_page(request, resolve.orphans, limit, cursor)
 
 
 @router.get("/accounts/ownerless", response_model=Page)
 def ownerless_accounts(request: Request, limit: Limit = None, cursor: Cursor = None) -> Page:
     """Service accounts without an accountable current owner."""
-    with using_store(request) as store:
-        rows = resolve.ownerless_service_accounts(store)
-    return offset_page(request, rows, limit, cursor)
+    return rows_page(request, resolve.ownerless_service_accounts, limit, cursor)
 
 
 @router.get("/accounts/conflicts", response_model=Page)
 def account_conflicts(request: Request, limit: Limit = None, cursor: Cursor = None) -> Page:
     """Accounts matching more than one person, with every candidate."""
-    with using_store(request) as store:
-        rows = resolve.conflicts(store)
-    return offset_page(request, rows, limit, cursor)
+    return rows_page(request, resolve.conflicts, limit, cursor)
 
 
 @router.get("/links", response_model=Page)
@@ -135,17 +129,14 @@ def links(request: Request, person: str | None = None,
           basis: Annotated[str | None, Query(description="explicit or inferred")] = None,
           status: str | None = None, limit: Limit = None, cursor: Cursor = None) -> Page:
     """Links between enforcement events and governance records, with basis, rule and evidence ids."""
-    with using_store(request) as store:
-        rows = L.links(store, event_id=event, record_id=record, person=person, basis=basis, status=status)
-    return offset_page(request, rows, limit, cursor)
+    return rows_page(request, lambda store: L.links(
+        store, event_id=event, record_id=record, person=person, basis=basis, status=status), limit, cursor)
 
 
 @router.get("/links/unlinked", response_model=Page)
 def unlinked(request: Request, limit: Limit = None, cursor: Cursor = None) -> Page:
     """Grants with no justified link, and why."""
-    with using_store(request) as store:
-        rows = L.unlinked_grants(store)
-    return offset_page(request, rows, limit, cursor)
+    return rows_page(request, L.unlinked_grants, limit, cursor)
 
 
 @router.get("/links/unexecuted", response_model=Page)
@@ -153,9 +144,8 @@ def unexecuted(request: Request, awaiting: Annotated[bool, Query(
         description="Include those still inside their window.")] = False,
         limit: Limit = None, cursor: Cursor = None) -> Page:
     """Approved requests with no event executing them."""
-    with using_store(request) as store:
-        rows = L.unexecuted_approvals(store, include_awaiting=awaiting)
-    return offset_page(request, rows, limit, cursor)
+    return rows_page(request, lambda store: L.unexecuted_approvals(store, include_awaiting=awaiting), limit,
+                     cursor)
 
 
 @router.get("/links/removals", response_model=Page)
