@@ -100,6 +100,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_app(store_url: str, *, settings: ServerSettings | None = None) -> FastAPI:
     """The application over the store at ``store_url``; settings default to ``ServerSettings.load()``."""
     settings = settings or ServerSettings.load()
+    oidc_keys = None
+    if settings.oidc is not None:
+        from accessproof.api.oidc import load_keys
+
+        oidc_keys = load_keys(settings.oidc)
     store = open_store(store_url)
 
     @asynccontextmanager
@@ -123,6 +128,7 @@ def create_app(store_url: str, *, settings: ServerSettings | None = None) -> Fas
     install_store(app, store)
     app.state.settings = settings
     app.state.store_url = str(store_url)
+    app.state.oidc_keys = oidc_keys
     _install_error_handlers(app)
     from accessproof.api import routers
 

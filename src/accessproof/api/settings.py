@@ -49,7 +49,7 @@ class OIDCSettings:
     jwks_url: str | None = None
     jwks_file: Path | None = None
     role_claim: str = "roles"
-    #: claim value -> accessproof role; a claim value that is itself a role name needs no entry
+    #: claim value -> accessproof role; without a map, claim values that name a role are taken as is
     role_map: dict[str, str] = field(default_factory=dict)
     algorithms: tuple[str, ...] = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
     leeway_seconds: int = 30
