@@ -355,6 +355,43 @@ def test_a_sample_drawn_by_accessproof_sample_packages_and_verifies(demo: Simple
     assert [i["key"] for i in items] == [i.key for i in drawn.items]
 
 
+def test_purged_and_missing_payloads_are_said_and_still_proven(demo: SimpleNamespace, tmp_path: Path) -> None:
+    """After a retention purge the entries stay proven and the package says the payloads were purged (a
+    warning); a payload gone without a sealed purge manifest is missing evidence (a failure)."""
+    import shutil
+
+    from accessproof.audit.package import build_package
+    from accessproof.audit.verify_package import verify_package
+    from accessproof.ledger import open_ledger
+    from accessproof.ledger.retention import purge
+    from accessproof.store import open_store
+
+    store_dir = tmp_path / "store"
+    shutil.copytree(demo.store_dir, store_dir)
+    raws = sorted(r for it in demo.doc["items"] for r in it["raw_ids"])
+    store = open_store(store_dir)
+    try:
+        store.execute("UPDATE raw_records SET data = NULL WHERE raw_id = ?", [raws[0]])
+        ledger = open_ledger(store_dir, store.con)
+        purged = purge(ledger, ledger.payloads, now=datetime(2200, 1, 1, tzinfo=UTC))
+        assert purged.purge, "nothing was old enough to purge"
+        result = build_package(store, tmp_path / "pkg.zip", sample=demo.sample)
+    finally:
+        store.close()
+    files = read_zip(result.path)
+    manifest = json.loads(files["manifest.json"])
+    gone = {s["record_id"] for s in manifest["sealed"] if s["record_type"] == "raw" and s["payload"] is None}
+    assert raws[0] in gone and len(gone) > 1
+    assert not [n for n in files if n.startswith(tuple(f"evidence/{r}/raw." for r in gone))]
+    said = "\n".join(result.warnings)
+    assert f"raw record {raws[0]}: payload missing from the store and no sealed purge manifest lists it" in said
+    assert "payload purged under retention" in said
+    report = verify_package(result.path, demo.vkey)
+    assert len([w for w in report.warnings if "its payload was purged under retention" in w]) == len(gone) - 1
+    assert report.failures == [f"evidence/{raws[0]}/proof.json: raw {raws[0]} is proven but its payload is missing "
+                               "and no sealed purge manifest lists it"]
+
+
 # ---------------------------------------------------------------- hostile content
 
 

@@ -40,6 +40,7 @@ from accessproof.ledger import Ledger, LedgerError, decode_entry, open_ledger
 from accessproof.ledger.entry import EntryError, payload_matches
 from accessproof.ledger.merkle import ProofError, inclusion_ranges, verify_consistency, verify_inclusion
 from accessproof.ledger.merkle import leaf_hash as ledger_leaf_hash
+from accessproof.ledger.retention import purged_refs
 from accessproof.linking import sql as S
 from accessproof.output import to_csv
 from accessproof.store.base import Store
@@ -450,9 +451,16 @@ class _Builder:
                                       "why": "no ledger entry seals it"})
             else:
                 ev["proof"] = self._seal("raw", raw_id, idx, ev["raw"], f"{base}/proof.json")
-                if payload is None:
-                    self.warnings.append(f"raw record {raw_id}: payload purged under retention (entry {idx} proven)")
             evidence[raw_id] = ev
+        gone = [(r, ev["index"]) for r, ev in evidence.items() if ev["raw"] is None and ev["index"] is not None]
+        if gone:
+            purged = set(purged_refs(self.ledger))
+            for item in self.sealed:
+                if item["payload"] is None:
+                    item["gone"] = "purged" if item["index"] in purged else "missing"
+            self.warnings += [f"raw record {raw_id}: payload purged under retention (entry {idx} proven)"
+                              if idx in purged else f"raw record {raw_id}: payload missing from the store and no "
+                              f"sealed purge manifest lists it (entry {idx} proven)" for raw_id, idx in gone]
         return evidence
 
     def _controls(self, control_ids: list[str], runs: dict[str, dict[str, Any] | None], indexes: dict[str, int]
@@ -645,7 +653,10 @@ Each `evidence/<raw id>/proof.json` (and `population/proof.json`, `controls/<id>
 
 The entry's `id` and `type` must be the record the manifest's `sealed` list names for that proof. The
 `normalised.json` beside each raw file is what accessproof derived from those bytes, for reading; it is
-covered by the manifest, not by the ledger.
+covered by the manifest, not by the ledger. A record whose payload was purged under retention has no raw
+file (`"payload": null, "gone": "purged"` in the manifest's `sealed` list): its entry is still proven, so
+the record provably existed. `"gone": "missing"` means the store lost it with no sealed purge manifest
+saying why, and the package fails verification.
 
 ## 5. The log has only grown since the checkpoint you hold
 

@@ -377,8 +377,12 @@ def _check_sealed(files: dict[str, bytes], item: dict[str, Any], size: int, root
         return False
     payload_name = item.get("payload")
     if payload_name is None:
-        report.warnings.append(f"{proof_name}: {label} is proven, its payload was purged under retention")
-        return True
+        if item.get("gone") == "purged":
+            report.warnings.append(f"{proof_name}: {label} is proven, its payload was purged under retention")
+            return True
+        report.fail(proof_name, f"{label} is proven but its payload is missing and no sealed purge manifest "
+                                "lists it")
+        return False
     payload = files.get(str(payload_name))
     if payload is None:
         report.fail(str(payload_name), f"payload of {label} missing")
