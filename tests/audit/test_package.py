@@ -490,12 +490,17 @@ def test_cli_package_and_errors(demo: SimpleNamespace, tmp_path: Path) -> None:
     from accessproof.audit.package_commands import build_app
 
     app = build_app()
-    out = tmp_path / "cli.zip"
-    ok = runner.invoke(app, ["package", "--store", str(demo.store_dir), "--control", CONTROL, "--out", str(out)])
+    out, since = tmp_path / "cli.zip", tmp_path / "held.note"
+    since.write_text(demo.since, encoding="utf-8")
+    ok = runner.invoke(app, ["package", "--store", str(demo.store_dir), "--control", CONTROL, "--out", str(out),
+                             "--since-checkpoint", str(since)])
     assert ok.exit_code == 0, ok.output
     assert "items" in ok.output and "inclusion proofs against tree size" in ok.output and out.exists()
+    assert "ledger/consistency.json" in read_zip(out)
     checked = runner.invoke(app, ["verify-package", str(out), "--key", demo.vkey])
-    assert checked.exit_code == 0 and checked.output.startswith("ok:"), checked.output
+    assert checked.exit_code == 0 and checked.output.startswith("ok:") and "1 consistency proofs" in checked.output
+    unpinned = runner.invoke(app, ["verify-package", str(out)])
+    assert unpinned.exit_code == 0 and "warning: using the key inside the package" in unpinned.output
     for args in (["package", "--store", str(demo.store_dir), "--out", str(tmp_path / "x.zip")],
                  ["package", "--store", str(tmp_path / "nostore"), "--control", CONTROL, "--out", str(tmp_path / "y.zip")],
                  ["package", "--store", str(demo.store_dir), "--sample", str(tmp_path / "absent.json"),
