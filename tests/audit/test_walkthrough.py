@@ -52,8 +52,8 @@ CAUGHT_BY = {
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> dict[str, Any]:
-    """The demo company (default size: its ground truth has failures in every scenario), linked; and a copy of
-    its store for mutations."""
+    """The demo company (default size: its ground truth has failures in three scenarios), linked; a copy of its
+    store for mutations and one to copy again."""
     from accessproof.demo.run import build_demo_store
 
     root = tmp_path_factory.mktemp("walkthrough-demo")
@@ -63,10 +63,11 @@ def demo(tmp_path_factory) -> dict[str, Any]:
         link_all(s)
     finally:
         s.close()
-    mutant = root / "mutant-store"
+    mutant, pristine = root / "mutant-store", root / "pristine-store"  # copied while no connection is open
     shutil.copytree(built.store_dir, mutant)
+    shutil.copytree(built.store_dir, pristine)
     truth = json.loads((built.data / "ground_truth.json").read_text(encoding="utf-8"))
-    return {"store": built.store_dir, "mutant": mutant, "truth": truth}
+    return {"store": built.store_dir, "mutant": mutant, "pristine": pristine, "truth": truth}
 
 
 @pytest.fixture(scope="module")
@@ -94,24 +95,24 @@ def _implicated(truth: dict[str, Any]) -> set[str]:
     return keys
 
 
-def _clean(store, truth: dict[str, Any], scenario: str, n: int = 1,
+@pytest.fixture(scope="module")
+def walked(store) -> dict[str, dict[str, Any]]:
+    """Every item of every scenario's population in the demo, walked and proven (scenario -> key -> item)."""
+    ctx = open_context(store)
+    try:
+        items = {s: {k: REGISTRY[s].walk(ctx, k) for k in REGISTRY[s].population(ctx)} for s in SCENARIOS}
+        ctx.prove([i for by_key in items.values() for i in by_key.values()])
+    finally:
+        ctx.close()
+    return items
+
+
+def _clean(walked, truth: dict[str, Any], scenario: str, n: int = 1,
            want: Callable[[Any], bool] = lambda item: True) -> list[Any]:
     """``n`` walked items of a scenario that no ground-truth failure touches (and ``want`` accepts)."""
     bad = _implicated(truth)
-    ctx = open_context(store)
-    try:
-        out = []
-        for key in REGISTRY[scenario].population(ctx):
-            if key in bad:
-                continue
-            item = REGISTRY[scenario].walk(ctx, key)
-            if item.person_id not in bad and item.passed and want(item):
-                out.append(item)
-            if len(out) == n:
-                break
-        return out
-    finally:
-        ctx.close()
+    out = [i for k, i in sorted(walked[scenario].items()) if k not in bad and i.person_id not in bad and want(i)]
+    return out[:n]
 
 
 def _steps(item, role: str) -> list[Any]:
@@ -121,25 +122,29 @@ def _steps(item, role: str) -> list[Any]:
 # ---------------------------------------------------------------- clean chains
 
 
-def test_clean_chain_of_each_scenario_passes(store, demo):
+def test_every_clean_chain_passes(walked, demo):
+    """Precision on the demo: each population item no ground-truth failure touches passes every check."""
     for scenario in SCENARIOS:
-        [clean] = _clean(store, demo["truth"], scenario)
-        item = _walk(store, scenario, clean.key)
-        assert item.passed, (scenario, clean.key, {c.check: c.reason for c in item.checks if not c.passed})
-        names = {c.check for c in item.checks}
-        assert {"evidence", "ledger", "subject"} <= names, (scenario, names)
+        clean = _clean(walked, demo["truth"], scenario, n=1000)
+        assert clean, scenario
+        for item in clean:
+            assert item.passed, (scenario, item.key, {c.check: c.reason for c in item.checks if not c.passed})
+            names = {c.check for c in item.checks}
+            assert {"evidence", "ledger"} <= names, (scenario, item.key, names)
+            assert all(s.evidence == "present" and s.proven for s in item.steps if s.raw_id), item.key
+        names = set().union(*({c.check for c in i.checks} for i in clean))
+        assert "subject" in names
         if scenario != "contractor_offboarding":
-            assert {"approval", "approver", "order", "provisioning"} <= names, (scenario, names)
+            assert {"approval", "approver", "order", "provisioning", "scope"} <= names, (scenario, names)
         if scenario in ("contractor_offboarding", "emergency_exception"):
             assert "removal" in names
-        assert all(s.evidence == "present" and s.proven for s in item.steps if s.raw_id), scenario
 
 
-def test_each_clean_chain_step_is_sealed_and_its_proof_verifies(store, demo):
-    [clean] = _clean(store, demo["truth"], "supplier_onboarding")
+def test_a_walked_chain_is_sealed_step_by_step(store, walked, demo):
+    [clean] = _clean(walked, demo["truth"], "supplier_onboarding")
     item = _walk(store, "supplier_onboarding", clean.key)
-    roles = [s.role for s in item.steps]
-    assert {"person", "supplier", "request", "approval", "grant"} <= set(roles)
+    assert item.passed
+    assert {"person", "supplier", "request", "approval", "grant"} <= {s.role for s in item.steps}
     ledger = open_ledger(demo["store"], store.con)
     for s in item.steps:
         assert ledger.find(s.raw_id, "raw") == [s.ledger_index]
@@ -148,9 +153,9 @@ def test_each_clean_chain_step_is_sealed_and_its_proof_verifies(store, demo):
 # ---------------------------------------------------------------- the demo's own injected failures
 
 
-def test_the_demos_injected_failures_are_caught(store, demo):
+def test_the_demos_injected_failures_are_caught(walked, demo):
     truth = demo["truth"]
-    walked = 0
+    caught = 0
     for f in truth["failures"]:
         check = CAUGHT_BY.get(f["class"])
         if check is None:
@@ -166,12 +171,12 @@ def test_the_demos_injected_failures_are_caught(store, demo):
             scenario, key = "supplier_onboarding", f["ritm"]
         else:
             continue  # not an item of a walkthrough scenario (e.g. an employee's ad-hoc request)
-        item = _walk(store, scenario, key)
-        failed = _failed(item)
+        assert key in walked[scenario], (f["id"], "is in the scenario's population")
+        failed = _failed(walked[scenario][key])
         assert check in failed, (f["id"], scenario, key, {c: x.reason for c, x in failed.items()})
-        walked += 1
+        caught += 1
     # the default demo injects them into three of the four scenarios (none into role changes)
-    assert walked >= 9
+    assert caught >= 9
 
 
 # ---------------------------------------------------------------- mutated chains
@@ -189,16 +194,15 @@ def _set_time(s, step, when) -> None:
     s.execute("UPDATE events SET time = ? WHERE event_id = ? AND raw_id = ?", [when, step.record_id, step.raw_id])
 
 
-def _mutate(s, demo) -> dict[str, tuple[str, str, str, str]]:
-    """Break clean chains in the mutant store, one failure kind each; returns kind -> (scenario, key, check,
-    text the failing reason must contain)."""
-    truth = demo["truth"]
-    sup = _clean(s, truth, "supplier_onboarding", 4)
+def _mutate(s, walked, truth) -> dict[str, tuple[str, str, str, str]]:
+    """Break clean chains in the mutant store (a copy of the demo's), one failure kind each; returns kind ->
+    (scenario, key, check, text the failing reason must contain)."""
+    sup = _clean(walked, truth, "supplier_onboarding", 4)
     citing = next(i for i in sup if _cites_ticket(s, i))  # a relink keeps it linked whatever it grants
     sup = [*(i for i in sup if i is not citing), citing]
-    moves = _clean(s, truth, "role_change", 3, lambda i: bool(_steps(i, "grant")))
-    leavers = _clean(s, truth, "contractor_offboarding", 2, lambda i: bool(_steps(i, "removal")))
-    excs = _clean(s, truth, "emergency_exception", 2, lambda i: bool(_steps(i, "removal")))
+    moves = _clean(walked, truth, "role_change", 3, lambda i: bool(_steps(i, "grant")))
+    leavers = _clean(walked, truth, "contractor_offboarding", 2, lambda i: bool(_steps(i, "removal")))
+    excs = _clean(walked, truth, "emergency_exception", 2, lambda i: bool(_steps(i, "removal")))
     assert (len(sup), len(moves), len(leavers), len(excs)) == (4, 3, 2, 2)
     out: dict[str, tuple[str, str, str, str]] = {}
 
@@ -258,10 +262,10 @@ def _mutate(s, demo) -> dict[str, tuple[str, str, str, str]]:
 
 
 @pytest.fixture(scope="module")
-def mutant(demo):
+def mutant(demo, walked):
     s = open_store(demo["mutant"])
     try:
-        expected = _mutate(s, demo)
+        expected = _mutate(s, walked, demo["truth"])
         yield s, expected
     finally:
         s.close()
@@ -307,7 +311,7 @@ def test_same_seed_same_items_and_the_method_is_recorded(store):
 
 def test_result_is_sealed_verifiable_and_listed(demo, tmp_path):
     copy = tmp_path / "store"
-    shutil.copytree(demo["store"], copy)
+    shutil.copytree(demo["pristine"], copy)
     s = open_store(copy)
     try:
         result = run_walkthrough(s, seed=3)
@@ -334,7 +338,7 @@ def test_result_is_sealed_verifiable_and_listed(demo, tmp_path):
 
 def test_cli_table_json_exit_codes_and_bad_input(demo, tmp_path):
     copy = tmp_path / "store"
-    shutil.copytree(demo["store"], copy)
+    shutil.copytree(demo["pristine"], copy)
     app = build_app()
     leaver = next(f for f in demo["truth"]["failures"] if f["class"] == "supplier_access_after_contract_end")
     res = runner.invoke(app, ["walkthrough", "--store", str(copy), "--item", leaver["person_id"], "--json"])
@@ -371,12 +375,12 @@ def test_library_rejects_unknown_scenario(store):
         run_walkthrough(store, scenarios=["nope"], seal=False)
 
 
-def test_hostile_values_are_not_rich_markup(demo, tmp_path):
+def test_hostile_values_are_not_rich_markup(demo, walked, tmp_path):
+    [clean] = _clean(walked, demo["truth"], "supplier_onboarding")
     copy = tmp_path / "store"
-    shutil.copytree(demo["store"], copy)
+    shutil.copytree(demo["pristine"], copy)
     s = open_store(copy)
     try:
-        [clean] = _clean(s, demo["truth"], "supplier_onboarding")
         key = clean.key
         s.execute("UPDATE workflow_records SET approvers_json = ? WHERE kind = 'approval' AND parent_id = ?",
                   ['["[bold red]=cmd|x[/bold red]"]', key])

@@ -478,8 +478,11 @@ def open_context(store: Store, config: Config | str | dict | None = None, policy
 
 def pick(ctx: Context, scenario: str, seed: int) -> tuple[str | None, int]:
     """(the item the seed picks, the population size): ``random.Random(f"{seed}:{scenario}")`` choosing from
-    the sorted population, so a seed names the same item for as long as the population is the same."""
-    keys = REGISTRY[scenario].population(ctx)
+    the sorted population, so a seed names the same item for as long as the population is the same. The
+    population is computed once per context."""
+    keys = ctx.populations.get(scenario)
+    if keys is None:
+        keys = ctx.populations[scenario] = REGISTRY[scenario].population(ctx)
     return (random.Random(f"{seed}:{scenario}").choice(keys) if keys else None), len(keys)
 
 

@@ -233,6 +233,7 @@ class Context:
         self.events_sql = _event_shape(cfg)
         self.ledger = open_ledger(store.dir, getattr(store, "con", None))
         self._people: dict[str, str | None] = {}
+        self.populations: dict[str, list[str]] = {}  # scenario -> sorted keys, computed once per context
         self._checkpoint: tuple[int, bytes] | str | None = None
 
     def close(self) -> None:

@@ -118,7 +118,8 @@ def walkthrough_cmd(
     if as_json:
         sys.stdout.write(orjson.dumps(result.as_dict(), default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        console.print(_table(result))
+        if result.items:
+            console.print(_table(result))
         for scen, why in result.skipped.items():
             console.print(Text(f"{scen}: skipped, {why}"))
         failed = sum(1 for i in result.items for c in i.checks if not c.passed)
