@@ -112,7 +112,9 @@ def connect(url: str, *, create: bool = True) -> psycopg.Connection:
     shown = redact(url)
     extra = {} if "connect_timeout" in query else {"connect_timeout": 10}
     try:
-        con = psycopg.connect(conninfo, autocommit=True, **extra)
+        # no server-side prepared statements: linking and controls rebuild tables, and a plan prepared
+        # before a rebuild fails after it ("cached plan must not change result type")
+        con = psycopg.connect(conninfo, autocommit=True, prepare_threshold=None, **extra)
     except psycopg.Error as e:
         raise StoreError(f"cannot connect to {shown}: {_first_line(e)}") from None
     try:
