@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 from accessproof.evidence import seal_control_runs
 from accessproof.ledger import Ledger, verify_ledger
+from tests.store.conftest import db_execute
 
 from .conftest import T0, raw_records, seal_raw
 
@@ -18,10 +19,11 @@ def _runs(n: int) -> list[dict]:
     ]
 
 
-def test_control_runs_are_checked_and_a_changed_byte_fails(store_dir: Path, ledger: Ledger) -> None:
+def test_control_runs_are_checked_and_a_changed_byte_fails(store_url: str, any_ledger: Ledger) -> None:
+    ledger = any_ledger
     seal_raw(ledger, raw_records(5))
     conn = ledger.storage.conn
-    first = seal_control_runs(SimpleNamespace(dir=store_dir, con=conn), _runs(3))  # type: ignore[arg-type]
+    first = seal_control_runs(SimpleNamespace(dir=store_url, con=conn), _runs(3))  # type: ignore[arg-type]
     assert first == 5
     report = verify_ledger(ledger, payloads=ledger.payloads)
     assert report.ok, report.summary()
@@ -29,13 +31,14 @@ def test_control_runs_are_checked_and_a_changed_byte_fails(store_dir: Path, ledg
     assert ledger.latest_checkpoint().size == 8  # signed after sealing
 
     data = bytes(
-        conn.execute(
-            "SELECT data FROM ledger_payloads WHERE record_type = 'control_result' AND record_id = 'run-1'"
-        ).fetchall()[0][0]
+        db_execute(
+            conn, "SELECT data FROM ledger_payloads WHERE record_type = 'control_result' AND record_id = 'run-1'"
+        )[0][0]
     )
     changed = data.replace(b'"pass"', b'"fail"')
     assert changed != data and len(changed) == len(data)
-    conn.execute(
+    db_execute(
+        conn,
         "UPDATE ledger_payloads SET data = ? WHERE record_type = 'control_result' AND record_id = 'run-1'",
         [changed],
     )
