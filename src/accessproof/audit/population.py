@@ -122,10 +122,14 @@ def default_file() -> Path:
 
 def load_definitions(path: str | Path | None = None) -> dict[str, Definition]:
     """Population definitions by control id (the packaged ``populations.yaml`` unless a path is given)."""
-    return dict(_load(str(path) if path else str(default_file())))
+    return dict(_load(str(path)) if path else _packaged())
 
 
 @cache
+def _packaged() -> tuple[tuple[str, Definition], ...]:
+    return _load(str(default_file()))
+
+
 def _load(path: str) -> tuple[tuple[str, Definition], ...]:
     try:
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}

@@ -30,7 +30,9 @@ from datetime import datetime
 from typing import Any
 
 from accessproof.ledger.entry import EntryError, decode_entry, parse_iso_utc
+from accessproof.ledger.ledger import LedgerError
 from accessproof.ledger.payloads import DuckDBPayloads
+from accessproof.ledger.retention import RetentionPolicy
 from accessproof.linking import sql as S
 from accessproof.store.base import Store
 
@@ -206,8 +208,10 @@ def find_evidence(store: Store, *, control: str | None = None, system: str | Non
       LEFT JOIN (SELECT raw_id, min(who) AS who FROM who GROUP BY raw_id) who
         ON e.record_type = 'raw' AND who.raw_id = e.record_id
       ORDER BY e.idx""", params)
-    purges = _purges(store) if any(not r[3] for r in rows) else {}
-    return Evidence([_row(store, r, purges) for r in rows], total, pid, accounts)
+    gone = {int(r[0]) for r in rows if r[2] and not r[3]}
+    purges = _purges(store, gone) if gone else {}
+    policy = _policy(store) if purges else None
+    return Evidence([_row(r, purges, policy) for r in rows], total, pid, accounts)
 
 
 def _known_control(store: Store, control: str) -> None:
@@ -239,8 +243,9 @@ def _who_sql(store: Store) -> str:
         UNION ALL SELECT v.raw_id, {event_who} FROM events v {acct} WHERE v.raw_id IN (SELECT raw_id FROM raw))"""
 
 
-def _purges(store: Store) -> dict[int, tuple[str, str, int]]:
-    """Ledger index → (purge time, by whom, manifest index) of every record a sealed purge manifest lists."""
+def _purges(store: Store, wanted: set[int]) -> dict[int, tuple[str, str, int]]:
+    """Ledger index → (purge time, by whom, manifest index) of the ``wanted`` records sealed purge manifests
+    list."""
     if not store.query("SELECT count(*) FROM ledger_entries WHERE record_type = 'purge'")[0][0]:
         return {}
     from accessproof.ledger import open_ledger
@@ -249,12 +254,13 @@ def _purges(store: Store) -> dict[int, tuple[str, str, int]]:
     ledger = open_ledger(store.dir, getattr(store, "con", None))
     try:
         return {int(rec[0]): (str(body.get("time")), str(body.get("by")), idx)
-                for idx, _e, body in _own_records(ledger, ["purge"]) for rec in body["records"]}
+                for idx, _e, body in _own_records(ledger, ["purge"]) for rec in body["records"]
+                if int(rec[0]) in wanted}
     finally:
         ledger.close()
 
 
-def _row(store: Store, r: tuple, purges: dict[int, tuple[str, str, int]]) -> EvidenceRow:
+def _row(r: tuple, purges: dict[int, tuple[str, str, int]], policy: RetentionPolicy | None) -> EvidenceRow:
     idx, data, held, present, kind, who = int(r[0]), bytes(r[1]), bool(r[2]), bool(r[3]), r[4], r[5]
     try:
         e = decode_entry(data)
@@ -271,19 +277,26 @@ def _row(store: Store, r: tuple, purges: dict[int, tuple[str, str, int]]) -> Evi
             status, why = "missing", "payload gone without a purge manifest ('accessproof verify' fails on it)"
         else:
             status, (at, by, pidx) = "purged", p
-            why = _retention_why(store, e.retention, e.record_time)
+            why = _retention_why(policy, e.retention, e.record_time)
     return EvidenceRow(idx, e.type, e.source, kind, e.subject or who, e.record_time, e.id, e.retention, status, at,
                        by, pidx, why)
 
 
-def _retention_why(store: Store, retention: str, record_time: str) -> str:
+def _policy(store: Store) -> RetentionPolicy | None:
+    """The store's retention policy (its ``retention.yaml``, else the packaged one)."""
     from accessproof.ledger.api import POLICY_FILE
-    from accessproof.ledger.retention import LedgerError, load_policy
+    from accessproof.ledger.retention import load_policy
 
     path = store.dir / POLICY_FILE
     try:
-        cls = load_policy(path if path.exists() else None).get(retention)
+        return load_policy(path if path.exists() else None)
     except LedgerError:
+        return None
+
+
+def _retention_why(policy: RetentionPolicy | None, retention: str, record_time: str) -> str:
+    cls = policy.classes.get(retention) if policy is not None else None
+    if cls is None:
         return f"retention class {retention}"
     expires = cls.expires(parse_iso_utc(record_time))
     span = f"{cls.years} years" if cls.years else f"{cls.days} days"

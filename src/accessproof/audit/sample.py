@@ -128,7 +128,7 @@ def band_of(frequency: str, count: int, start: datetime, end: datetime) -> tuple
         return frequency, f"the control operates {frequency.replace('_', ' ')}"
     days = (end - start).total_seconds() / 86400
     per_year = count * 365.25 / days
-    band = next((b for limit, b in _OCCURRENCE_BANDS if per_year <= limit), "many_times_a_day")
+    band = next((b for limit, b in _OCCURRENCE_BANDS if round(per_year) <= limit), "many_times_a_day")
     return band, (f"the control operates as events occur: {count} in {days:g} days, about {per_year:.0f} a year, "
                   f"so {band.replace('_', ' ')}")
 
@@ -187,6 +187,12 @@ def take_sample(store: Store, control_id: str, start: datetime, end: datetime, *
         raise PopulationError(f"unknown control {control_id!r} (see 'accessproof controls list')")
     if size is not None and size < 1:
         raise PopulationError(f"sample size must be at least 1 (got {size})")
+    from accessproof.linking.sql import table_exists
+
+    if not table_exists(store, "ledger_entries") or not store.query(
+            "SELECT count(*) FROM ledger_entries WHERE record_type = 'raw'")[0][0]:
+        raise PopulationError("this store has no sealed records (run 'accessproof init' before ingesting): a "
+                              "population frozen now would prove nothing about them")
     pop = population(store, control_id, start, end, definitions=definitions)
     if not pop.items:
         raise PopulationError(f"the population of {control_id} in {pop.period()['from']}..{pop.period()['to']} "

@@ -16,7 +16,8 @@ from rich.table import Table
 
 from accessproof.audit.commands import _one_line_errors, _write
 from accessproof.output import to_csv, to_jsonl
-from accessproof.store import open_store
+from accessproof.store import StoreError, open_store, store_location
+from accessproof.store.duckdb import DB_FILE
 
 console = Console()
 StoreOpt = Annotated[str | None, typer.Option(
@@ -41,6 +42,8 @@ def sample_cmd(
     from accessproof.audit.sample import parse_period, take_sample
 
     start, end = parse_period(period)
+    if not (Path(store_location(store)) / DB_FILE).exists():  # never create a store by mistake
+        raise StoreError(f"no store at {store_location(store)} (run 'accessproof ingest' or 'accessproof demo' first)")
     s = open_store(store)
     try:
         smp = take_sample(s, control, start, end, size=size, seed=seed)
