@@ -96,6 +96,10 @@ def _role_change_walk(ctx: Context, key: str) -> Item:
                 title=f"transfer {move['record_id']} of {pid or move['subject']} effective {when(eff)}")
     _person(ctx, item, pid)
     item.step(record_step("trigger", move))
+    if eff is None:
+        item.add("order", move["record_id"], False, f"{move['record_id']} has no effective date",
+                 [move["record_id"], move["raw_id"]])
+        return item
     if pid is None:
         item.add("subject", move["record_id"], False, f"the subject {move['subject']!r} of {move['record_id']} "
                  "matches no person", [move["record_id"], move["raw_id"]])
@@ -351,11 +355,14 @@ def _exception_walk(ctx: Context, key: str) -> Item:
                  f"{rid}", [rid, exc["raw_id"]])
     windows = [(c["effective"] or c["decided"], c["expires"], c["record_id"]) for c in chain]
     final = chain[-1]
-    for g in sorted(grants.values(), key=lambda g: g["time"]):
+    for g in sorted(grants.values(), key=lambda g: (g["time"] is None, g["time"] or final["expires"])):
         item.step(event_step("grant", g))
         held = f"{g['system']} {g['entitlement_type']} {g['entitlement_name'] or g['entitlement_key']} of {g['account_id']}"
         link = f"{rid} → {held} granted {when(g['time'])}"
         ev = [rid, g["event_id"], g["raw_id"]]
+        if g["time"] is None:
+            item.add("window", link, False, "the grant has no time", ev)
+            continue
         inside = [w for w in windows if w[0] is not None and w[0] <= g["time"]
                   and (w[1] is None or g["time"] < w[1] + DAY)]
         where = (f"inside {inside[0][2]} ({when(inside[0][0])} – {when(inside[0][1])})" if inside else
