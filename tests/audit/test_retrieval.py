@@ -125,6 +125,14 @@ def test_subject_is_a_person_across_their_accounts(store) -> None:
         assert target in accounts or (src, aid) in accounts or (src, aname) in accounts, (src, tid, aid, aname)
 
 
+def test_subject_may_be_an_account_of_no_person(store) -> None:
+    system, account = store.query("""SELECT system, account_id FROM accounts
+                                     WHERE kind = 'human' AND person_id IS NULL ORDER BY 1, 2 LIMIT 1""")[0]
+    ev = find_evidence(store, subject=account)
+    assert ev.person_id is None and (system, account) in ev.accounts
+    assert ev.rows and {r.kind for r in ev.rows} == {"event"} and {r.source for r in ev.rows} <= {s for s, _ in ev.accounts}
+
+
 def test_system_and_time_filters_match_a_direct_count(store, sealed_demo) -> None:
     start = sealed_demo.start + timedelta(days=10)
     end = start + timedelta(days=7)

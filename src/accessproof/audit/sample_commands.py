@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from accessproof.audit.commands import _one_line_errors, _write
+from accessproof.ledger.entry import iso_utc
 from accessproof.output import to_csv, to_jsonl
 from accessproof.store import StoreError, open_store, store_location
 from accessproof.store.duckdb import DB_FILE
@@ -61,7 +62,7 @@ def sample_cmd(
     for c in ("#", "key", "subject", "time", "summary", "raw records"):
         t.add_column(c, overflow="fold", justify="right" if c in ("#", "raw records") else "left")
     for n, item in enumerate(smp.items, 1):
-        t.add_row(str(n), escape(item.key), escape(item.subject or ""), item.time.isoformat() if item.time else "",
+        t.add_row(str(n), escape(item.key), escape(item.subject or ""), iso_utc(item.time) if item.time else "",
                   escape(item.summary), str(len(item.raw_ids)))
     console.print(t)
     frozen = "sealed" if smp.sealed_now else "already sealed"
