@@ -60,17 +60,18 @@ WITH ev AS (
          100.0 * count(coalesce(decided, opened, effective)) / count(*) AS time_pct,
          100.0 * count(requester) / count(*) AS actor_pct,
          100.0 * count(subject) / count(*) AS target_pct,
-         NULL AS approval_ref_pct,
+         CAST(NULL AS DOUBLE) AS approval_ref_pct,
          100.0 * count(environment) / count(*) AS environment_pct,
          100.0 * count(business_unit) / count(*) AS business_unit_pct,
-         NULL AS mapped_pct, 0 AS id_conflicts
+         CAST(NULL AS DOUBLE) AS mapped_pct, 0 AS id_conflicts
   FROM workflow_records GROUP BY system
 ), pe AS (
   SELECT system AS source, 'person' AS source_type, count(*) AS events, min(hired) AS first_event,
          max(coalesce(terminated, hired)) AS last_event, 100.0 * count(hired) / count(*) AS time_pct,
-         NULL AS actor_pct,
-         100.0 * count(email) / count(*) AS target_pct, NULL AS approval_ref_pct, NULL AS environment_pct,
-         100.0 * count(business_unit) / count(*) AS business_unit_pct, NULL AS mapped_pct, 0 AS id_conflicts
+         CAST(NULL AS DOUBLE) AS actor_pct, 100.0 * count(email) / count(*) AS target_pct,
+         CAST(NULL AS DOUBLE) AS approval_ref_pct, CAST(NULL AS DOUBLE) AS environment_pct,
+         100.0 * count(business_unit) / count(*) AS business_unit_pct, CAST(NULL AS DOUBLE) AS mapped_pct,
+         0 AS id_conflicts
   FROM persons GROUP BY system
 )
 SELECT * FROM ev UNION ALL SELECT * FROM wf UNION ALL SELECT * FROM pe
