@@ -38,6 +38,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from accessproof.linking.sql import table_exists
 from accessproof.output import cell
 from accessproof.output import to_csv as _rows_to_csv
 from accessproof.store.base import Store
@@ -180,8 +181,7 @@ def control_rows(store: Store, catalogue: Mapping[str, Mapping[str, Any]], lates
 
 
 def _table_exists(store: Store, name: str) -> bool:
-    rows = store.query("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])
-    return bool(rows and rows[0][0])
+    return table_exists(store, name)  # in the store's own schema (a server's database holds many)
 
 
 def _pct(part: int, whole: int) -> float | None:
@@ -255,7 +255,7 @@ def _ledger_index(store: Store, run_ids: list[str]) -> dict[str, int]:
         return {}
     return {r[0]: int(r[1]) for r in store.query(
         "SELECT record_id, min(idx) FROM ledger_entries WHERE record_type = 'control_result' "
-        "AND record_id IN (SELECT unnest(?)) GROUP BY 1", [run_ids])}
+        "AND record_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) GROUP BY 1", [run_ids])}
 
 
 def _justification(attrs: Any) -> str | None:
