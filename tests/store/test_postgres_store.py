@@ -16,6 +16,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from accessproof.demo.run import DEMO_FEEDS
+from accessproof.demo.simulate import simulate
 from accessproof.ingest import Ingestor, ingest_paths
 from accessproof.ledger import init_store, open_ledger, verify_ledger
 from accessproof.store import StoreError, open_store
@@ -28,6 +30,7 @@ from tests.conftest import dev_data
 from .conftest import PG_SERVER, pg_admin, schema_url
 
 CLI = [sys.executable, "-m", "accessproof.cli"]
+FIXTURES = Path(__file__).resolve().parents[1] / "sources" / "fixtures"
 
 
 def _schema(url: str) -> str:
@@ -245,3 +248,50 @@ def test_nul_characters_are_stored_and_the_raw_bytes_kept_exactly(pg_url: str, t
 def test_server_url_default_schema_is_public() -> None:
     assert url_schema(PG_SERVER) == "public"
     assert url_schema(PG_SERVER + "?options=-c%20search_path%3Dacme,public") == "acme"
+
+
+def _every_source(data: Path) -> list[tuple[str, str, list[Path], dict, str | None]]:
+    """The demo's feeds (HR and QMS CSV, ServiceNow, Okta, CloudTrail, GitHub) and the rest of the source
+    types from the sample and fixture files: Entra, Jira, JSON with a mapping, bad CSV rows."""
+    feeds = [(label, t, [data / rel], opts, name) for label, t, rel, opts, name in DEMO_FEEDS]
+    tab = FIXTURES / "tabular"
+    return [*feeds,
+            ("Entra", "entra", [dev_data() / "entra"], {}, None),
+            ("Jira", "jira", sorted(FIXTURES.glob("jira_*.json")), {}, "jira:acme"),
+            ("JSON export", "json", [tab / "qms_exceptions_sf.jsonl"], {"mapping": tab / "qms_exceptions_sf.yaml"},
+             None),
+            ("bad CSV rows", "csv", [tab / "qms_exceptions_bad.csv"], {"mapping": "qms_exceptions"}, None)]
+
+
+def test_every_source_type_has_the_same_accounting_and_records_on_both_backends(pg_url: str,
+                                                                                 tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    simulate(40, 2, 7, data, noise_per_person_day=0.5)
+    results = {}
+    for name, location in (("duckdb", str(tmp_path / "store")), ("postgres", pg_url)):
+        init_store(location)[0].close()
+        store = open_store(location)
+        try:
+            counts = [(label, *(getattr(s, k) for k in ("read", "accepted", "duplicate", "quarantined")))
+                      for label, t, paths, opts, source in _every_source(data)
+                      for s in [ingest_paths(store, t, paths, options=opts, source_name=source)]]
+            rows = {t: sorted(store.query(f"SELECT {cols} FROM {t}")) for t, cols in (
+                ("raw_records", "raw_id, source, record_type, sha256"),
+                ("events", "raw_id, event_id, action, actor_id, target_id, entitlement_id"),
+                ("workflow_records", "raw_id, record_id, kind, subject, status"),
+                ("persons", "raw_id, person_id, email, worker_type"),
+                ("quarantine", "quarantine_id, reason"))}
+        finally:
+            store.close()
+        led = open_ledger(location, create=False)
+        report = verify_ledger(led, payloads=led.payloads)
+        led.close()
+        assert report.ok, report.summary()
+        results[name] = (counts, rows, report.size)
+    duck, pg = results["duckdb"], results["postgres"]
+    for d, p in zip(duck[0], pg[0], strict=True):
+        assert d == p and d[1] == d[2] + d[3] + d[4], (d, p)
+    assert any(c[4] for c in duck[0])  # some records were quarantined
+    for table in duck[1]:
+        assert duck[1][table] == pg[1][table], table
+    assert duck[2] == pg[2] == sum(c[2] + c[4] for c in duck[0])  # every new record and quarantine sealed
