@@ -7,6 +7,7 @@ over ``store_url``, in tests/test_ingest.py and tests/ledger/.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -51,7 +52,11 @@ def test_url_names_the_schema_and_tables_match_the_canonical_columns(pg_url: str
         assert isinstance(store, PostgresStore) and store.dialect == "postgres"
         assert store.query("SELECT current_schema()") == [(_schema(pg_url),)]
         assert store.query("SELECT version, name FROM schema_version ORDER BY version") == [
-            (1, "initial"), (2, "lookup_indexes"), (3, "lean_ledger_indexes")]
+            (1, "initial"), (2, "lookup_indexes"), (3, "lean_ledger_indexes"), (4, "log_origin")]
+        (origin,) = store.query("SELECT value FROM ledger_meta WHERE key = 'origin'")[0]
+        assert re.fullmatch(r"accessproof\.local/[0-9a-f]{16}", origin)  # named once, with the store
+        led = open_ledger(store.dir, store.con)
+        assert led.origin == origin
         types = {"VARCHAR": "text", "BLOB": "bytea", "TIMESTAMPTZ": "timestamp with time zone",
                  "INTEGER": "integer", "BIGINT": "bigint"}
         for table, (columns, _key) in TABLES.items():  # same names, same order: positional INSERTs work
@@ -80,12 +85,12 @@ def test_an_old_schema_is_upgraded_on_open_and_keeps_its_rows(pg_url: str) -> No
 
     store = open_store(pg_url, read_only=True)  # even a reading command brings it up to date
     store.close()
-    assert current_version(admin) == latest() == 3
+    assert current_version(admin) == latest() == 4
     indexes = {r[0] for r in admin.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", [schema])}
     assert {"events_time", "ledger_entries_own_types"} <= indexes  # made by 0002 and 0003
     assert "ledger_entries_retention" not in indexes  # made by 0002, dropped by 0003
     assert admin.execute("SELECT raw_id, data FROM raw_records").fetchall() == [("old", b"x")]
-    assert upgrade(admin) == (3, 3)  # nothing left to do
+    assert upgrade(admin) == (4, 4)  # nothing left to do
 
     admin.execute("INSERT INTO schema_version (version, name) VALUES (99, 'from_the_future')")
     with pytest.raises(StoreError, match="newer than this accessproof knows"):
