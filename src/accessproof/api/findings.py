@@ -23,7 +23,7 @@ from accessproof.api.deps import (
     using_store,
 )
 from accessproof.controls import findings as F
-from accessproof.controls.engine import Control, ControlError, assess, load_catalogue
+from accessproof.controls.engine import Control, assess, load_catalogue
 from accessproof.linking.sql import table_exists
 
 router = APIRouter(prefix="/api/v1", tags=["controls"], responses=ERROR_RESPONSES)
@@ -129,8 +129,8 @@ def start_assessment(request: Request, body: AssessmentRequest,
     with using_store(request) as store:
         try:
             a = assess(store, body.select, params=dict(body.params), as_of=when, relink=body.relink)
-        except ControlError as e:
-            fail(400, "invalid assessment", str(e))
+        except ValueError as e:  # ControlError, or a parameter value of the wrong type
+            fail(400, "invalid assessment", (str(e).splitlines() or [type(e).__name__])[0])
         first = seal_control_runs(store, a.runs)
     out = a.to_dict()
     out["started_by"] = principal.subject
