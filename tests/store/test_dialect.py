@@ -191,6 +191,12 @@ def test_round_is_duckdb_round(duck, pg):
     assert sorted(p) == sorted(d)
 
 
+def test_bytes_print_as_duckdb_prints_a_blob(duck, pg):
+    data = bytes(range(256)) + "héllo".encode()
+    d, p = both(duck, pg, "SELECT CAST(? AS VARCHAR), CAST(? AS VARCHAR)", [data, b""])
+    assert p == d
+
+
 def test_quarantined_bytes_show_as_duckdb_shows_a_blob(duck):
     from accessproof.queries import blob_text
 

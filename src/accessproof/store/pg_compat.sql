@@ -86,6 +86,12 @@ CREATE OR REPLACE FUNCTION duckdb_text(x numeric) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT x::text $$;
 CREATE OR REPLACE FUNCTION duckdb_text(x real) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT duckdb_float_text(x::text::double precision, false) $$;
+CREATE OR REPLACE FUNCTION duckdb_text(x bytea) RETURNS text  -- printable ASCII, else \xHH (quotes too)
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT coalesce(string_agg(CASE WHEN b BETWEEN 32 AND 126 AND b NOT IN (34, 39, 92) THEN chr(b)
+                                  ELSE '\x' || upper(lpad(to_hex(b), 2, '0')) END, '' ORDER BY i), '')
+  FROM generate_series(0, length(x) - 1) AS i, LATERAL get_byte(x, i) AS b
+$$;
 CREATE OR REPLACE FUNCTION duckdb_text(x anyelement) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT x::text $$;
 
