@@ -105,7 +105,7 @@ def _postgres(node: exp.Expression) -> exp.Expression:
                         to=exp.DataType.build("JSON"))
     if isinstance(node, exp.ArraySort):
         return exp.Anonymous(this="list_sort", expressions=[node.this])
-    if isinstance(node, exp.ArrayUniqueAgg | exp.ArrayDistinct):
+    if isinstance(node, exp.ArrayDistinct):
         return exp.Anonymous(this="list_distinct", expressions=[node.this])
     return node
 
