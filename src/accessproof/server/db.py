@@ -7,6 +7,7 @@ clock), so tests and replays can say what "now" is.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -64,12 +65,20 @@ TABLES: dict[str, tuple[tuple[str, str], ...]] = {
 
 def ensure_tables(store: Store) -> bool:
     """Create the tables a writable store lacks; True when they all exist (a read-only store may lack them:
-    readers then show nothing rather than fail)."""
+    readers then show nothing rather than fail). Checked once per open store."""
+    if store in _ready:
+        return True
     if getattr(store, "read_only", False):
-        return all(table_exists(store, name) for name in TABLES)
-    for name, cols in TABLES.items():
-        store.execute(f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(f'{c} {t}' for c, t in cols)})")
+        if not all(table_exists(store, name) for name in TABLES):
+            return False
+    else:
+        for name, cols in TABLES.items():
+            store.execute(f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(f'{c} {t}' for c, t in cols)})")
+    _ready.add(store)
     return True
+
+
+_ready: weakref.WeakSet = weakref.WeakSet()
 
 
 def in_transaction(store: Store) -> bool:

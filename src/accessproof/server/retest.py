@@ -196,14 +196,20 @@ def scope_of(store: Store, run_ids: list[str], subjects: list[str], catalogue: d
         for kind, person, system, account in rows:
             scope.add(expand(str(kind)), person, (system, account) if account else None)
     if subjects:
+        # a subject named besides the records (a webhook names whom it delivered about) adds only people and
+        # accounts the records did not already bring, each with every control it could concern
         wanted = list(controls) if controls is not None else expand("subject")
+        seen_p = {p for ps in scope.persons.values() for p in ps}
+        seen_a = {a for accts in scope.accounts.values() for a in accts}
         marks, params = _in([s.strip().lower() for s in subjects])
         for (person,) in store.query(f"SELECT person_id FROM ctl_person_handles WHERE handle IN ({marks})", params):
-            scope.add(wanted, person, None)
+            if person not in seen_p:
+                scope.add(wanted, person, None)
         for system, account, person in store.query(
                 f"SELECT system, account_id, person_id FROM accounts WHERE lower(account_id) IN ({marks}) "
                 f"OR lower(name) IN ({marks})", params * 2):
-            scope.add(wanted, person, (system, account))
+            if (system, account) not in seen_a and (person is None or person not in seen_p):
+                scope.add(wanted, person, (system, account))
     return scope
 
 
@@ -217,6 +223,8 @@ class RetestResult:
     runs: list[dict[str, Any]] = field(default_factory=list)
     changes: list[FindingChange] = field(default_factory=list)
     seconds: float = 0.0
+    #: seconds per step: link (identity, links, removals, shared views), controls (runs and events), seal
+    steps: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
 
@@ -236,8 +244,9 @@ def process_queue(store: Store, *, config: Any = None, policy: Any = None,
     try:
         catalogue = catalogue if catalogue is not None else load_catalogue()
         _prepare(store, config, policy)
+        result.steps["link"] = time.perf_counter() - t0
         scope = scope_of(store, run_ids, subjects, catalogue)
-        result.runs, result.changes = retest(store, scope, catalogue, reason=reason)
+        result.runs, result.changes = retest(store, scope, catalogue, reason=reason, steps=result.steps)
     except Exception as e:  # the queue rows say what failed; the next delivery tries again
         result.error = (str(e).splitlines() or [type(e).__name__])[0][:500]
     marks, ids = _in([r[0] for r in rows])
@@ -279,7 +288,8 @@ def _prepare(store: Store, config: Any, policy: Any, *, relink: bool = True) -> 
 
 
 def retest(store: Store, scope: Scope, catalogue: dict[str, Control], *, reason: str,
-           params: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], list[FindingChange]]:
+           params: dict[str, Any] | None = None, steps: dict[str, float] | None = None
+           ) -> tuple[list[dict[str, Any]], list[FindingChange]]:
     """Run each control of ``scope`` restricted to its subjects; seal the runs; return (runs, changes)."""
     from accessproof.controls.policy import as_policy
     from accessproof.evidence import seal_control_runs
@@ -293,6 +303,7 @@ def retest(store: Store, scope: Scope, catalogue: dict[str, Control], *, reason:
                             policy_digest=as_policy(None).digest)
     runs: list[dict[str, Any]] = []
     changes: list[FindingChange] = []
+    t = time.perf_counter()
     for cid in scope.controls:
         control = catalogue[cid]
         values = parameter_values(control, params, builtins)
@@ -300,7 +311,10 @@ def retest(store: Store, scope: Scope, catalogue: dict[str, Control], *, reason:
         changes += _retest_control(store, control, run, values, scope.persons.get(cid, set()),
                                    scope.accounts.get(cid, set()), reason)
         runs.append(run)
+    t2 = time.perf_counter()
     seal_control_runs(store, runs)
+    if steps is not None:
+        steps.update(controls=t2 - t, seal=time.perf_counter() - t2)
     return runs, changes
 
 

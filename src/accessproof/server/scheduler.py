@@ -111,14 +111,20 @@ class Schedule:
         trig = self.trigger()
         out: list[datetime] = []
         n = 0
-        t = trig.get_next_fire_time(None, after + timedelta(microseconds=1))
+        step = timedelta(microseconds=1)
+        # stepped in UTC (a local time plus a microsecond is ambiguous when summer time ends); the hour that
+        # repeats then fires once, as cron does, not at both of its instants
+        t = trig.get_next_fire_time(None, after.astimezone(UTC) + step)
+        wall = None
         while t is not None and t <= until and n < _SCAN_LIMIT:
-            n += 1
-            out.append(t)
-            if len(out) > limit:
-                out.pop(0)
-            t = trig.get_next_fire_time(t, t + timedelta(microseconds=1))
-        return [x.astimezone(UTC) for x in out], n
+            if t.replace(tzinfo=None) != wall:
+                n += 1
+                out.append(t.astimezone(UTC))
+                if len(out) > limit:
+                    out.pop(0)
+            wall = t.replace(tzinfo=None)
+            t = trig.get_next_fire_time(None, t.astimezone(UTC) + step)
+        return out, n
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "cron": self.cron, "timezone": self.timezone,
@@ -344,16 +350,26 @@ class ServerJobs:
     """The background work of ``accessproof serve``: schedules, re-tests after ingest, outbox delivery."""
 
     def __init__(self, store: Store, lock: threading.Lock | None = None, *, poll_seconds: float = 30.0,
-                 deliver_seconds: float = 2.0, retest_seconds: float = 10.0, backoff: Backoff = Backoff()):
+                 deliver_seconds: float = 2.0, retest_seconds: float = 10.0, retest_gap: float = 5.0,
+                 backoff: Backoff = Backoff()):
         self.store = store
         self.lock = lock or threading.Lock()
         self.poll = poll_seconds
         self.deliver_every = deliver_seconds
         self.retest_every = retest_seconds
+        self.retest_gap = retest_gap
+        self._retested = datetime.min.replace(tzinfo=UTC)
         self.backoff = backoff
+        # a tick that finds the previous one still running (waiting for the store) is skipped: that is the
+        # point of max_instances=1, not worth APScheduler's warning every two seconds
+        quiet = logging.getLogger("accessproof.server.jobs")
+        quiet.setLevel(logging.ERROR)
         self.sched = BackgroundScheduler(
             timezone=UTC, executors={"default": ThreadPoolExecutor(1), "outbox": ThreadPoolExecutor(1)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}, logger=quiet)
+        self._stopping = threading.Event()
+        self._idle = threading.Condition()
+        self._busy = 0
 
     def start(self) -> ServerJobs:
         from accessproof.server import retest
@@ -361,27 +377,61 @@ class ServerJobs:
         with self.lock:
             db.ensure_tables(self.store)
         now = datetime.now(UTC)
-        self.sched.add_job(self.schedules_tick, "interval", seconds=self.poll, id="schedules", next_run_time=now)
-        self.sched.add_job(self.retest_tick, "interval", seconds=self.retest_every, id="retest", next_run_time=now)
-        self.sched.add_job(self.outbox_tick, "interval", seconds=self.deliver_every, id="outbox",
+        self.sched.add_job(self._job(self.schedules_tick), "interval", seconds=self.poll, id="schedules",
+                           next_run_time=now)
+        self.sched.add_job(self._job(self.retest_tick), "interval", seconds=self.retest_every, id="retest",
+                           next_run_time=now)
+        self.sched.add_job(self._job(self.outbox_tick), "interval", seconds=self.deliver_every, id="outbox",
                            executor="outbox", next_run_time=now)
         self.sched.start()
         retest.register(self.store, self.wake_retest)
         return self
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 300.0) -> None:
+        """Stop taking work, then wait for the running jobs (an assessment may take a while) to end.
+
+        APScheduler's own waiting shutdown holds its job-store lock while joining the job threads, and a job
+        that wakes another (``modify_job``) needs that lock: so the scheduler stops without waiting and the
+        jobs are drained here."""
         from accessproof.server import retest
 
         retest.register(self.store, None)
+        self._stopping.set()
         if self.sched.running:
-            self.sched.shutdown(wait=True)
+            self.sched.shutdown(wait=False)
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0, timeout)
+
+    def _job(self, fn: Any) -> Any:
+        def run() -> None:
+            if self._stopping.is_set():
+                return
+            with self._idle:
+                self._busy += 1
+            try:
+                fn()
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+
+        run.__name__ = fn.__name__
+        return run
 
     def _wake(self, job: str) -> None:
+        if self._stopping.is_set():
+            return
         with suppress(JobLookupError, SchedulerNotRunningError):  # shutting down
             self.sched.modify_job(job, next_run_time=datetime.now(UTC))
 
     def wake_retest(self) -> None:
-        self._wake("retest")
+        """Re-test soon: now, or ``retest_gap`` seconds after the last pass ended (under a stream of
+        deliveries the store is not held by re-tests all the time; deliveries queued meanwhile coalesce)."""
+        if self._stopping.is_set():
+            return
+        when = max(datetime.now(UTC), self._retested + timedelta(seconds=self.retest_gap))
+        with suppress(JobLookupError, SchedulerNotRunningError):
+            self.sched.modify_job("retest", next_run_time=when)
 
     def schedules_tick(self) -> None:
         try:
@@ -392,8 +442,9 @@ class ServerJobs:
             log.exception("scheduled runs failed")
             return
         soon = datetime.now(UTC) + timedelta(seconds=self.poll)
-        if nxt is not None and nxt < soon:
-            self.sched.modify_job("schedules", next_run_time=nxt)
+        if nxt is not None and nxt < soon and not self._stopping.is_set():
+            with suppress(JobLookupError, SchedulerNotRunningError):
+                self.sched.modify_job("schedules", next_run_time=nxt)
         self._wake("outbox")
 
     def next_fire(self) -> datetime | None:
@@ -411,8 +462,10 @@ class ServerJobs:
                     return
                 t = time.perf_counter()
                 result = retest.process_queue(self.store)
-            log.info("re-tested %d queued deliveries in %.2fs: %d finding changes%s", result.queued,
-                     time.perf_counter() - t, len(result.changes), f" (error: {result.error})" if result.error else "")
+                self._retested = datetime.now(UTC)
+            log.info("re-tested %d queued deliveries in %.2fs (%s): %d finding changes%s", result.queued,
+                     time.perf_counter() - t, ", ".join(f"{k} {v:.2f}s" for k, v in result.steps.items()),
+                     len(result.changes), f" (error: {result.error})" if result.error else "")
         except Exception:
             log.exception("re-test failed")
             return
