@@ -203,3 +203,38 @@ def test_the_server_jobs_run_a_due_schedule_and_report_a_missed_one(small_store)
     assert done, "the due fire time did not run"
     assert len(S.schedule_runs(store, status="missed")) >= 1  # the older fire time was past its grace
     assert O.list_events(store, type_="schedule.missed")
+
+
+def test_a_scheduled_walkthrough_runs_and_is_sealed(demo_store):
+    store = demo_store
+    S.add_schedule(store, Schedule("walk", "walkthrough", "*/5 * * * *", params={"seed": 7}))
+    now = datetime.now(UTC)
+    created(store, "walk", now - timedelta(minutes=6))
+    [run] = S.run_due(store, now).ran
+    assert run["status"] == "completed", run["message"]
+    assert run["result_id"].startswith("wt-")
+    ledger = open_ledger(store.dir, store.con)
+    assert ledger.find(run["result_id"], "walkthrough_result")  # the walkthrough sealed its result ...
+    assert ledger.find(run["run_id"], "schedule_run") == [run["ledger_index"]]  # ... and the run is sealed
+
+
+def test_expiring_exceptions_are_announced_once_within_the_window(demo_store):
+    from accessproof.server.changes import expiring_exception_events
+
+    store = demo_store
+    as_of = store.query("SELECT max(time) FROM events")[0][0]
+    rows = store.query("SELECT record_id, expires FROM ctl_exceptions WHERE approval_state = 'approved'")
+    for days in (30, 80, 120):
+        expected = sorted(r for r, exp in rows if exp is not None and as_of < exp <= as_of + timedelta(days=days))
+        events = expiring_exception_events(store, days)
+        assert sorted(e.subject for e in events) == expected
+        assert all(0 < e.data["days_left"] <= days for e in events)
+    assert expiring_exception_events(store, 0) == []
+    S.add_schedule(store, nightly(cron="*/5 * * * *", exception_days=80))
+    now = datetime.now(UTC)
+    created(store, "nightly", now - timedelta(minutes=6))
+    S.run_due(store, now)
+    announced = O.list_events(store, type_="exception.expiring")
+    expected = sorted(r for r, exp in rows if exp is not None and as_of < exp <= as_of + timedelta(days=80))
+    assert expected and sorted(e["subject"] for e in announced) == expected
+    assert O.emit(store, expiring_exception_events(store, 80)) == 0  # once per exception and expiry

@@ -222,8 +222,11 @@ def outbox_list(
 @outbox_app.command("deliver")
 @one_line_errors
 def outbox_deliver(store: StoreOpt = None) -> None:
-    """Send every delivery that is due now, once."""
+    """Announce new signed checkpoints, then send every delivery that is due now, once."""
+    from accessproof.server.changes import checkpoint_events
+
     with _opened(store) as s:
+        O.emit(s, checkpoint_events(s))
         report = O.deliver_due(s)
     typer.echo(", ".join(f"{k} {v}" for k, v in report.as_dict().items()))
 

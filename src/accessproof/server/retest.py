@@ -17,7 +17,8 @@ restricted to those subjects:
 * findings that opened or closed are written to the outbox as ``finding.opened`` / ``finding.resolved``
   CloudEvents in the same transaction as the findings themselves.
 
-In the server (``scheduler.start``) a background job does the processing, so a webhook only pays for the
+Exceptions that now expire within 14 days of the data's "now" are announced (``exception.expiring``, once
+each) after every pass. In the server (``scheduler.start``) a background job does the processing, so a webhook only pays for the
 queue insert; without a server ``after_ingest`` processes at once.
 """
 
@@ -41,7 +42,13 @@ from accessproof.controls.engine import (
     run_query,
 )
 from accessproof.server import db
-from accessproof.server.changes import FindingChange, finding_changes, finding_events, finding_states
+from accessproof.server.changes import (
+    FindingChange,
+    expiring_exception_events,
+    finding_changes,
+    finding_events,
+    finding_states,
+)
 from accessproof.server.outbox import emit
 from accessproof.store.base import Store
 
@@ -229,8 +236,9 @@ class RetestResult:
 
 
 def process_queue(store: Store, *, config: Any = None, policy: Any = None,
-                  catalogue: dict[str, Control] | None = None) -> RetestResult:
-    """Re-test everything queued: re-link once, then each affected control for its subjects."""
+                  catalogue: dict[str, Control] | None = None, exception_days: int = 14) -> RetestResult:
+    """Re-test everything queued: re-link once, then each affected control for its subjects; then announce
+    exceptions expiring within ``exception_days`` of the data's new "now" (each once)."""
     t0 = time.perf_counter()
     result = RetestResult()
     if not pending(store):
@@ -247,6 +255,7 @@ def process_queue(store: Store, *, config: Any = None, policy: Any = None,
         result.steps["link"] = time.perf_counter() - t0
         scope = scope_of(store, run_ids, subjects, catalogue)
         result.runs, result.changes = retest(store, scope, catalogue, reason=reason, steps=result.steps)
+        emit(store, expiring_exception_events(store, exception_days))
     except Exception as e:  # the queue rows say what failed; the next delivery tries again
         result.error = (str(e).splitlines() or [type(e).__name__])[0][:500]
     marks, ids = _in([r[0] for r in rows])
