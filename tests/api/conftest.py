@@ -1,7 +1,14 @@
-"""A served store for the API tests: the real samples ingested, a signing key, one token per role."""
+"""Served stores for the API tests: a signing key, one token per role, the real samples when asked.
+
+``backend`` runs a test module once per backend: stores in directories (embedded DuckDB), then in fresh
+PostgreSQL schemas (dropped afterwards; key files under a temporary ``ACCESSPROOF_HOME``). The role matrix
+and the fuzzing run on the demo organisation, which needs linking and the controls: embedded only.
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,44 +19,69 @@ from accessproof.api.auth import ROLES, create_token
 from accessproof.api.settings import ServerSettings
 from accessproof.store import open_store
 from tests.conftest import dev_data
+from tests.store.conftest import pg_admin, schema_url
 
 HOOK_SECRET = "test-hook-secret"
 OKTA_SECRET = "okta-authorization-secret"
 
 
 def make_settings(**over) -> ServerSettings:
-    base = {"okta_hook_secret": OKTA_SECRET, "hook_secrets": {"*": HOOK_SECRET}, "scheduler": False, "dashboard": False, "retest": False,
-            "max_body_bytes": 4 * 1024 * 1024}
+    base = {"okta_hook_secret": OKTA_SECRET, "hook_secrets": {"*": HOOK_SECRET}, "scheduler": False,
+            "dashboard": False, "retest": False, "max_body_bytes": 4 * 1024 * 1024}
     return ServerSettings.from_dict({**base, **over})
 
 
-def served_store(root: Path, *, samples: bool = True) -> tuple[Path, dict[str, str]]:
-    """A store under ``root`` (the okta samples ingested when ``samples``) and a token per role."""
+def served_store(location: str | Path, *, samples: bool = True) -> dict[str, str]:
+    """Make the store at ``location`` (the okta samples ingested when ``samples``); a token per role."""
     from accessproof.ingest import ingest_paths
     from accessproof.ledger import init_store
 
-    store_dir = root / "store"
-    led, _ = init_store(store_dir)
+    led, _ = init_store(str(location))
     led.close()
-    s = open_store(store_dir)
+    s = open_store(str(location))
     try:
         if samples:
             ingest_paths(s, "okta", [dev_data() / "okta"])
-        tokens = {role: create_token(s, role, f"test {role}") for role in ROLES}
+        return {role: create_token(s, role, f"test {role}") for role in ROLES}
     finally:
         s.close()
-    return store_dir, tokens
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def backend(request, tmp_path_factory) -> Iterator[Callable[[str], str]]:
+    """``new(name)``: where a new store lives — a directory, or a fresh PostgreSQL schema."""
+    root = tmp_path_factory.mktemp(f"api-{request.param}")
+    if request.param == "duckdb":
+        yield lambda name: str(root / name)
+        return
+    schemas: list[str] = []
+
+    def new(name: str) -> str:
+        schemas.append(f"t_api_{uuid.uuid4().hex[:12]}")
+        return schema_url(schemas[-1])
+
+    admin = pg_admin()
+    admin.close()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ACCESSPROOF_HOME", str(root / "home"))
+        yield new
+    admin = pg_admin()
+    try:
+        for schema in schemas:
+            admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        admin.close()
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """(client, tokens, store_dir) over a store holding the okta samples."""
+def served(backend):
+    """(client, tokens, location) over a store holding the okta samples, once per backend."""
     from accessproof.api.app import create_app
 
-    store_dir, tokens = served_store(tmp_path_factory.mktemp("api"))
-    app = create_app(str(store_dir), settings=make_settings())
-    with TestClient(app) as client:
-        yield client, tokens, store_dir
+    location = backend("served")
+    tokens = served_store(location)
+    with TestClient(create_app(location, settings=make_settings())) as client:
+        yield client, tokens, location
 
 
 def auth(token: str) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import uuid
 
 import orjson
 import pytest
@@ -14,10 +15,11 @@ from tests.conftest import dev_data
 
 
 @pytest.fixture
-def fresh(tmp_path):
-    """A client over an empty store (with a key and tokens), body limit 4 MiB."""
-    store_dir, tokens = served_store(tmp_path, samples=False)
-    with TestClient(create_app(str(store_dir), settings=make_settings())) as client:
+def fresh(backend):
+    """A client over an empty store (with a key and tokens), body limit 4 MiB, once per backend."""
+    location = backend(f"fresh-{uuid.uuid4().hex[:8]}")
+    tokens = served_store(location, samples=False)
+    with TestClient(create_app(location, settings=make_settings())) as client:
         yield client, tokens
 
 

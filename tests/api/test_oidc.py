@@ -33,11 +33,11 @@ def idp(tmp_path_factory):
     other, _ = _key("k1")  # same kid, a key the provider never published
     jwks = root / "jwks.json"
     jwks.write_text(json.dumps({"keys": [jwk]}))
-    store_dir, _ = served_store(root, samples=False)
+    served_store(root / "st", samples=False)
     settings = make_settings(oidc={"issuer": ISSUER, "audience": AUDIENCE, "jwks_file": str(jwks),
                                    "role_claim": "groups",
                                    "role_map": {"grc-auditors": "auditor", "grc-admins": "admin"}})
-    with TestClient(create_app(str(store_dir), settings=settings)) as client:
+    with TestClient(create_app(str(root / "st"), settings=settings)) as client:
         yield client, key, other
 
 

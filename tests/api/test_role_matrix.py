@@ -90,6 +90,9 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("GET", "/api/v1/evidence/{index}"): Spec(READERS, get("/api/v1/evidence/3")),
     ("POST", "/api/v1/samples"): Spec(READERS, body("/api/v1/samples", lambda ids: {
         "control": ids["control_id"], "from": "2026-01-01", "to": "2026-03-01", "seed": 7})),
+    ("POST", "/api/v1/walkthroughs"): Spec(ANALYSTS, body("/api/v1/walkthroughs", {
+        "seed": 7, "scenarios": ["emergency_exception"]})),
+    ("GET", "/api/v1/walkthroughs"): Spec(READERS, get("/api/v1/walkthroughs")),
     ("GET", "/api/v1/packages"): Spec(READERS, get("/api/v1/packages")),
     ("POST", "/api/v1/packages"): Spec(READERS, body("/api/v1/packages", lambda ids: {"control": ids["control_id"]})),
     ("GET", "/api/v1/packages/{package_id}"): Spec(READERS, get("/api/v1/packages/{package_id}")),

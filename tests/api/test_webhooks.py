@@ -16,9 +16,10 @@ from tests.conftest import dev_data
 
 
 @pytest.fixture(scope="module")
-def hooks(tmp_path_factory):
-    store_dir, _ = served_store(tmp_path_factory.mktemp("hooks"), samples=False)
-    with TestClient(create_app(str(store_dir), settings=make_settings())) as client:
+def hooks(backend):
+    location = backend("hooks")
+    served_store(location, samples=False)
+    with TestClient(create_app(location, settings=make_settings())) as client:
         yield client
 
 
@@ -120,9 +121,9 @@ def test_forged_stale_and_missing_signatures_are_refused_and_recorded(hooks):
 
 
 def test_hooks_without_a_secret_or_for_unknown_sources(tmp_path):
-    store_dir, _ = served_store(tmp_path, samples=False)
-    with TestClient(create_app(str(store_dir), settings=make_settings(hook_secrets={"servicenow": "s"},
-                                                                      okta_hook_secret=None))) as c:
+    served_store(tmp_path / "st", samples=False)
+    with TestClient(create_app(str(tmp_path / "st"), settings=make_settings(hook_secrets={"servicenow": "s"},
+                                                                            okta_hook_secret=None))) as c:
         assert _signed(c, b"{}", source="github").status_code == 404
         assert _signed(c, b"{}", source="syslog", secret="s").status_code == 404
         assert c.get("/hooks/okta", headers={"x-okta-verification-challenge": "x"}).status_code == 404

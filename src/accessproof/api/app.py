@@ -97,6 +97,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error_response(500, "internal error", f"{type(exc).__name__}: {first}")
 
 
+def _own_tables(store: Any) -> None:
+    """The API's own tables, made once at start-up rather than on every request."""
+    from accessproof.api.auth import ensure_token_table
+    from accessproof.api.webhooks import ensure_table
+
+    ensure_token_table(store)
+    ensure_table(store)
+
+
 def create_app(store_url: str, *, settings: ServerSettings | None = None) -> FastAPI:
     """The application over the store at ``store_url``; settings default to ``ServerSettings.load()``."""
     settings = settings or ServerSettings.load()
@@ -126,6 +135,7 @@ def create_app(store_url: str, *, settings: ServerSettings | None = None) -> Fas
                   redoc_url=None,
                   description="Identity-governance evidence: ingest, query, controls, audit proof.")
     install_store(app, store)
+    _own_tables(store)
     app.state.settings = settings
     app.state.store_url = str(store_url)
     app.state.oidc_keys = oidc_keys

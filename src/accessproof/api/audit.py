@@ -1,8 +1,8 @@
 """What auditors take away: the traceability matrix, sealed evidence, reproducible samples and packages.
 
 Thin over ``audit.commands.render`` (matrix in json/csv/xlsx/html/oscal), ``audit.retrieval.find_evidence``,
-``audit.sample.take_sample`` and ``audit.package.build_package`` (through ``api.packages``), the functions
-``accessproof matrix|evidence|sample|package`` call.
+``audit.sample.take_sample``, ``audit.walkthrough.run_walkthrough`` and ``audit.package.build_package``
+(through ``api.packages``), the functions ``accessproof matrix|evidence|sample|walkthrough|package`` call.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from accessproof.api.deps import (
     Page,
     decode_cursor,
     fail,
+    jsonable,
     limit_of,
     offset_page,
     parse_time_param,
@@ -179,3 +180,38 @@ def download_package(request: Request, package_id: str) -> FileResponse:
     if path is None:
         fail(404, "not found", f"no package {package_id!r}")
     return FileResponse(path, media_type="application/zip", filename=path.name)
+
+
+class WalkthroughRequest(BaseModel):
+    seed: int | None = Field(None, ge=0, le=2**31 - 1, description="Seed of the picks (default: random, recorded).")
+    scenarios: list[str] | None = Field(None, description="role_change, supplier_onboarding, "
+                                                          "contractor_offboarding, emergency_exception")
+    item: str | None = Field(None, max_length=200, description="Walk this item (HRE-…, RITM…, EXC-…, a person).")
+    relink: bool = Field(False, description="Re-run identity resolution and linking first.")
+
+
+@router.post("/walkthroughs")
+def start_walkthrough(request: Request, body: WalkthroughRequest,
+                      principal: Annotated[Principal, Depends(require("analyst"))]) -> dict[str, Any]:
+    """Follow one item of each scenario end to end (request → approval → grant → removal → evidence),
+    checking every link; the result is sealed."""
+    from accessproof.audit.walkthrough import WalkthroughError, run_walkthrough
+
+    with using_store(request) as store:
+        try:
+            result = run_walkthrough(store, seed=body.seed, scenarios=body.scenarios, item=body.item,
+                                     relink=body.relink)
+        except WalkthroughError as e:
+            fail(400, "invalid walkthrough", str(e))
+    return {**result.as_dict(), "started_by": principal.subject}
+
+
+@router.get("/walkthroughs", dependencies=read)
+def list_walkthroughs(request: Request,
+                      limit: Annotated[int, Query(ge=1, le=1000, description="At most this many.")] = 50
+                      ) -> dict[str, Any]:
+    """Sealed walkthroughs, newest first, with their failed checks."""
+    from accessproof.audit.walkthrough import list_walkthroughs as listed
+
+    with using_store(request) as store:
+        return {"walkthroughs": [jsonable(w) for w in listed(store, limit)]}

@@ -97,11 +97,11 @@ def revoke_token(store: Store, token_id: str, *, by: str = "accessproof") -> boo
 
 
 def principal_for_token(store: Store, token: str) -> Principal | None:
-    """The principal of a live API token (the dashboard's sign-in uses this too)."""
+    """The principal of a live API token (the dashboard's sign-in uses this too); the served app makes
+    ``api_tokens`` when it starts."""
     if not token.startswith(TOKEN_PREFIX):
         return None
     token_id = token[len(TOKEN_PREFIX):].split("_", 1)[0]
-    ensure_token_table(store)
     rows = store.query("SELECT token_sha256, role, label FROM api_tokens WHERE id = ? AND revoked IS NULL",
                        [token_id])
     if not rows or not hmac.compare_digest(rows[0][0], _hash(token)):

@@ -84,5 +84,6 @@ async def ingest_batch(
             options=options)
     finally:
         body.close()
+    assert isinstance(outcome, intake.Outcome)
     background.add_task(intake.retest_after, request, outcome)
     return outcome.as_dict()

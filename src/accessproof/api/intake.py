@@ -20,7 +20,7 @@ import tempfile
 import time
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -150,8 +150,10 @@ def file_chunks(ing: Ingestor, body: Body, name: str) -> Iterator[Chunk]:
 
 
 def ingest(store: Store, source_type: str, chunks_of: Any, *, name: str, delivery: str,
-           source_name: str | None = None, options: dict[str, Any] | None = None) -> Outcome:
-    """Ingest the chunks ``chunks_of(ingestor)`` yields, through the CLI's path, and account for them."""
+           source_name: str | None = None, options: dict[str, Any] | None = None,
+           subjects: bool = True) -> Outcome:
+    """Ingest the chunks ``chunks_of(ingestor)`` yields, through the CLI's path, and account for them;
+    ``subjects``: also say whom the records are about (for re-testing)."""
     started = time.perf_counter()
     try:
         ing = Ingestor(store, source_type, source_name=source_name, options=options)
@@ -170,8 +172,9 @@ def ingest(store: Store, source_type: str, chunks_of: Any, *, name: str, deliver
     ing.ingest_chunks(watched(chunks_of(ing)), name)
     summary = ing.finish(started)
     listed = store.query_dicts("SELECT position, reason FROM quarantine WHERE run_id = ? ORDER BY file, position "
-                               "LIMIT ?", [summary.run_id, LISTED])
-    return Outcome(summary, delivery, listed, errors, delivered_subjects(store, summary.run_id))
+                               "LIMIT ?", [summary.run_id, LISTED]) if summary.quarantined else []
+    about = delivered_subjects(store, summary.run_id) if subjects and summary.accepted else []
+    return Outcome(summary, delivery, listed, errors, about)
 
 
 def delivered_subjects(store: Store, run_id: str) -> list[str]:
@@ -189,13 +192,23 @@ def delivered_subjects(store: Store, run_id: str) -> list[str]:
 
 
 async def ingest_locked(request: Request, source_type: str, chunks_of: Any, *, name: str, delivery: str,
-                        source_name: str | None = None, options: dict[str, Any] | None = None) -> Outcome:
-    """``ingest`` on a worker thread while this request holds the store."""
+                        source_name: str | None = None, options: dict[str, Any] | None = None,
+                        guard: Callable[[Store], str | None] | None = None,
+                        after: Callable[[Store, Outcome], None] | None = None) -> Outcome | str:
+    """``ingest`` on a worker thread while this request holds the store. ``guard(store)`` runs first under
+    the same hold and may refuse (its reason is returned instead of an outcome); ``after`` records the
+    delivery in the same hold, so that nothing can come in between."""
 
-    def work() -> Outcome:
+    def work() -> Outcome | str:
         with using_store(request) as store:
-            return ingest(store, source_type, chunks_of, name=name, delivery=delivery, source_name=source_name,
-                          options=options)
+            refusal = guard(store) if guard is not None else None
+            if refusal is not None:
+                return refusal
+            outcome = ingest(store, source_type, chunks_of, name=name, delivery=delivery, source_name=source_name,
+                             options=options, subjects=request.app.state.settings.retest)
+            if after is not None:
+                after(store, outcome)
+            return outcome
 
     return await run_in_threadpool(work)
 

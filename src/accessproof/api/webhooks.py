@@ -50,7 +50,7 @@ def ensure_table(store: Store) -> None:
 
 def record(store: Store, hook: str, outcome: str, reason: str | None, *, signature: str | None = None,
            delivery: str | None = None, remote: str | None = None, run_id: str | None = None) -> None:
-    ensure_table(store)
+    """One line in ``webhook_deliveries`` (the table is made when the app starts)."""
     store.execute("INSERT INTO webhook_deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                   [datetime.now(UTC), hook, signature, delivery, outcome, reason, remote, run_id])
 
@@ -147,8 +147,13 @@ async def okta_deliver(
     def chunks(_ing: Any) -> list[Chunk]:
         return [Chunk(orjson.dumps(e), f"{name}#{i}", obj=e) for i, e in enumerate(events)]
 
-    outcome = await intake.ingest_locked(request, "okta", chunks, name=name, delivery=delivery_id)
-    await _accepted(request, "okta", None, outcome)
+    remote = _remote(request)
+
+    def remember(store: Store, outcome: intake.Outcome) -> None:
+        record(store, "okta", "ingested", None, delivery=delivery_id, remote=remote, run_id=outcome.summary.run_id)
+
+    outcome = await intake.ingest_locked(request, "okta", chunks, name=name, delivery=delivery_id, after=remember)
+    assert isinstance(outcome, intake.Outcome)
     background.add_task(intake.retest_after, request, outcome)
     return outcome.as_dict()
 
@@ -194,41 +199,30 @@ async def signed_hook(
             await _refuse(request, hook, "forged signature: no v1 MAC matches the body", delivery=delivery_id)
         assert good is not None
         window = timedelta(seconds=2 * settings.hook_tolerance_seconds)
+        remote = _remote(request)
 
-        def claim() -> str | None:
-            """Remember the signature, unless it was seen inside the window (a replay)."""
-            with using_store(request) as store:
-                ensure_table(store)
-                seen = store.query("SELECT 1 FROM webhook_deliveries WHERE signature = ? AND outcome <> 'refused' "
-                                   "AND received > ? LIMIT 1", [good, datetime.now(UTC) - window])
-                if seen:
-                    return "replayed signature: this delivery was already received"
-                record(store, hook, "received", None, signature=good, delivery=delivery_id, remote=_remote(request))
+        def not_replayed(store: Store) -> str | None:
+            """A signature already used inside the window is a replay (refused and recorded)."""
+            seen = store.query("SELECT 1 FROM webhook_deliveries WHERE signature = ? AND outcome = 'ingested' "
+                               "AND received > ? LIMIT 1", [good, datetime.now(UTC) - window])
+            if not seen:
                 return None
+            reason = "replayed signature: this delivery was already received"
+            record(store, hook, "refused", reason, signature=good, delivery=delivery_id, remote=remote)
+            return reason
 
-        replay = await run_in_threadpool(claim)
-        if replay:
-            await _refuse(request, hook, replay, signature=good, delivery=delivery_id)
+        def remember(store: Store, outcome: intake.Outcome) -> None:
+            record(store, hook, "ingested", None, signature=good, delivery=delivery_id, remote=remote,
+                   run_id=outcome.summary.run_id)
+
         if not intake.has_content(body):
             fail(400, "empty body", "the body holds no records")
         name = f"hook/{source_type}/{delivery_id}"
         outcome = await intake.ingest_locked(request, source_type, lambda ing: intake.file_chunks(ing, body, name),
-                                             name=name, delivery=delivery_id)
+                                             name=name, delivery=delivery_id, guard=not_replayed, after=remember)
     finally:
         body.close()
-    await _accepted(request, hook, good, outcome)
+    if isinstance(outcome, str):
+        fail(401, "signature refused", outcome)
     background.add_task(intake.retest_after, request, outcome)
     return outcome.as_dict()
-
-
-async def _accepted(request: Request, hook: str, signature: str | None, outcome: intake.Outcome) -> None:
-    def write() -> None:
-        with using_store(request) as store:
-            if signature is not None:
-                store.execute("UPDATE webhook_deliveries SET outcome = 'ingested', run_id = ? WHERE signature = ? "
-                              "AND outcome = 'received'", [outcome.summary.run_id, signature])
-            else:
-                record(store, hook, "ingested", None, delivery=outcome.delivery, remote=_remote(request),
-                       run_id=outcome.summary.run_id)
-
-    await run_in_threadpool(write)
