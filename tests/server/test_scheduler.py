@@ -59,6 +59,7 @@ def test_missed_runs_are_recorded_sealed_and_announced_once(store, receiver):
     assert [r["scheduled_for"] for r in report.missed] == [datetime(2026, 7, d, 2, tzinfo=UTC) for d in (1, 2, 3)]
     rows = S.schedule_runs(store, status="missed")
     assert len(rows) == 3 and all(r["ledger_index"] is not None for r in rows)
+    assert all("past the misfire grace of 900s" in r["message"] for r in rows)
     ledger = open_ledger(store.dir, store.con)
     sealed = {ledger.storage.get_payloads("schedule_run", [r["run_id"]]).get(r["run_id"]) is not None for r in rows}
     assert sealed == {True}
@@ -89,6 +90,25 @@ def test_a_due_run_assesses_seals_its_control_runs_and_itself(small_store):
     cp = ledger.latest_checkpoint()
     assert cp is not None and cp.size == ledger.size  # signed after the run
     assert S.run_due(store, now).ran == []  # that fire time is done
+
+
+def test_fire_times_that_pile_up_within_the_grace_run_once(store):
+    S.add_schedule(store, Schedule("wt", "walkthrough", "*/5 * * * *", grace_seconds=3600))
+    now = datetime(2026, 7, 3, 2, 1, tzinfo=UTC)
+    created(store, "wt", now - timedelta(minutes=12))
+    calls = []
+
+    def walk(store, **kw):
+        calls.append(kw)
+        return {"walkthrough_id": "wt-1", "passed": True, "items": [{}], "ledger_index": 1}
+
+    report = S.run_due(store, now, walkthrough=walk)
+    assert [r["scheduled_for"] for r in report.ran] == [datetime(2026, 7, 3, 2, 0, tzinfo=UTC)]
+    assert len(calls) == 1 and calls[0] == {"relink": True}
+    assert report.ran[0]["message"].startswith("walkthrough wt-1 passed")
+    assert [r["scheduled_for"] for r in report.missed] == [datetime(2026, 7, 3, 1, 50, tzinfo=UTC),
+                                                          datetime(2026, 7, 3, 1, 55, tzinfo=UTC)]
+    assert all("a later fire time came before it could run" in r["message"] for r in report.missed)
 
 
 def test_a_failing_run_is_recorded_as_error_and_the_schedule_carries_on(store):

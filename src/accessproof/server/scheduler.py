@@ -254,8 +254,11 @@ def record_missed(store: Store, schedule: Schedule, times: list[datetime], total
     with db.transaction(store):
         for i, t in enumerate(times):
             late = (now - t).total_seconds()
-            message = (f"not run: {late:.0f}s after its fire time (misfire grace {schedule.grace_seconds}s); "
-                       "the server was not running or was busy")
+            if late > schedule.grace_seconds:
+                message = (f"not run: noticed {late:.0f}s after its fire time, past the misfire grace of "
+                           f"{schedule.grace_seconds}s (the server was not running or was busy)")
+            else:
+                message = "not run: a later fire time came before it could run (only the latest one runs)"
             if i == 0 and earlier > 0:
                 message += f"; {earlier} earlier fire time(s) missed too"
             row = _run_row(schedule, t, None, now, "missed", None, message)
