@@ -544,13 +544,8 @@ def test_hostile_values_are_written_verbatim(out):
     assert any(e["Justification"] == '=HYPERLINK("http://x","click")' for e in _rows(out.root / "qms/exceptions.csv"))
 
 
-def test_default_company_size_and_speed(tmp_path):
-    import time
-
-    t0 = time.perf_counter()
+def test_default_company_size(tmp_path):
     s = simulate(out=tmp_path / "default")
-    took = time.perf_counter() - t0
     assert 50_000 <= s.total_events <= 150_000, s.total_events
     assert all(3 <= n <= 12 for n in s.failures.values()), s.failures
     assert s.cloudtrail_read_only_share > 0.8
-    assert took < 15
