@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +86,8 @@ AFFECTS: dict[str, tuple[str, ...]] = {
     "supplier": ("supplier_not_qualified", "supplier_access_after_contract_end"),
     "subject": ("*",),  # a subject named by the caller, without a record to say what changed
 }
+
+KEEP_QUEUE_DAYS = 30
 
 #: store key → function that wakes the server's background re-tester (see ``register``)
 _wakers: dict[str, Callable[[], None]] = {}
@@ -259,8 +261,11 @@ def process_queue(store: Store, *, config: Any = None, policy: Any = None,
     except Exception as e:  # the queue rows say what failed; the next delivery tries again
         result.error = (str(e).splitlines() or [type(e).__name__])[0][:500]
     marks, ids = _in([r[0] for r in rows])
+    now = datetime.now(UTC)
     store.execute(f"UPDATE retest_queue SET done = ?, changes = ?, error = ? WHERE queue_id IN ({marks})",
-                  [datetime.now(UTC), len(result.changes), result.error, *ids])
+                  [now, len(result.changes), result.error, *ids])
+    # the queue is bookkeeping (the runs themselves are sealed): a month of it is kept
+    store.execute("DELETE FROM retest_queue WHERE done < ?", [now - timedelta(days=KEEP_QUEUE_DAYS)])
     result.seconds = time.perf_counter() - t0
     return result
 
