@@ -195,6 +195,18 @@ def test_forgeries_with_the_signing_key_are_still_caught(demo: SimpleNamespace, 
     assert f"{results}: rows do not hash to the sealed run's results_digest ({CONTROL})" in report.failures
 
 
+def test_a_manifest_of_the_wrong_shape_is_a_failure_not_a_crash(demo: SimpleNamespace, tmp_path: Path) -> None:
+    files = read_zip(demo.packages["sample"])
+    manifest = json.loads(files["manifest.json"])
+    for field in ("files", "log", "sealed", "unsealed", "consistency", "population", "controls"):
+        for value in (5, "x", [1], {"a": 1}, [{"proof": 3}]):
+            forged = {**files, "manifest.json": json.dumps({**manifest, field: value}).encode()}
+            report = check(demo, tmp_path, forged if field == "files" else resign(demo, forged))
+            assert all(isinstance(f, str) and "\n" not in f for f in report.failures)
+            if field in ("files", "log", "sealed", "population"):
+                assert not report.ok, (field, value)
+
+
 def test_not_a_package(demo: SimpleNamespace, tmp_path: Path) -> None:
     junk = tmp_path / "junk.zip"
     junk.write_bytes(b"PK\x03\x04 not really")

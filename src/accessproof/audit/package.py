@@ -469,16 +469,15 @@ class _Builder:
         catalogue = load_catalogue()
         out = []
         for cid in control_ids:
-            c = catalogue.get(cid)
-            if c is None:
-                self.warnings.append(f"control {cid} is not in the catalogue: no definition included")
-                continue
-            folder, base = Path(str(c.path)), f"controls/{_safe(cid)}"
-            entry: dict[str, Any] = {
-                "id": cid, "title": c.title, "run": None, "results": None, "run_id": None, "results_csv": None,
-                "yaml": self.files.add(f"{base}/control.yaml", (folder / "control.yaml").read_bytes()),
-                "sql": self.files.add(f"{base}/query.sql", (folder / "query.sql").read_bytes())}
-            run = runs.get(cid)
+            c, base, run = catalogue.get(cid), f"controls/{_safe(cid)}", runs.get(cid)
+            entry: dict[str, Any] = {"id": cid, "title": c.title if c else (run or {}).get("title"), "yaml": None,
+                                     "sql": None, "run": None, "results": None, "run_id": None, "results_csv": None}
+            if c is None:  # a control of the user's own folder: its results, without the definition
+                self.warnings.append(f"control {cid} is not in the built-in catalogue: no definition included")
+            else:
+                folder = Path(str(c.path))
+                entry["yaml"] = self.files.add(f"{base}/control.yaml", (folder / "control.yaml").read_bytes())
+                entry["sql"] = self.files.add(f"{base}/query.sql", (folder / "query.sql").read_bytes())
             if run is not None:
                 rows = self.store.query_dicts("SELECT * FROM control_results WHERE run_id = ? ORDER BY finding_id",
                                               [run["run_id"]])

@@ -509,14 +509,22 @@ def verify_package(path: str | Path, key: str | None = None) -> Report:
     if manifest.get("format") != FORMAT:
         report.fail(MANIFEST, f"format {manifest.get('format')!r} is not {FORMAT}")
         return report
+    try:
+        _verify(files, manifest, key, report)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a manifest of the wrong shape
+        report.fail(MANIFEST, f"malformed ({type(exc).__name__}: {exc})")
+    return report
+
+
+def _verify(files: dict[str, bytes], manifest: dict[str, Any], key: str | None, report: Report) -> None:
     _check_files(files, manifest, report)
     note_key = _key(files, key, report)
     if note_key is None:
-        return report
+        return
     _check_signature(files, note_key, report)
     head = _checkpoint(files, note_key, manifest, report)
     if head is None:
-        return report
+        return
     size, root = head
     proven: dict[str, int] = {}  # payload file -> the ledger index that proves it
     sealed = manifest.get("sealed") or []
@@ -530,7 +538,6 @@ def verify_package(path: str | Path, key: str | None = None) -> Report:
     _check_consistency(files, note_key, manifest, size, root, report)
     _check_population(files, manifest, proven, report)
     _check_runs(files, manifest, proven, report)
-    return report
 
 
 def main(argv: list[str] | None = None) -> int:
