@@ -355,8 +355,11 @@ def test_cli_table_json_exit_codes_and_bad_input(demo, tmp_path):
     res = runner.invoke(app, ["walkthrough", "--store", str(copy), "--list", "--json"])
     assert res.exit_code == 0 and len(json.loads(res.stdout)) == 2
 
+    employee_request = next(f["ritm"] for f in demo["truth"]["failures"] if f.get("ritm")
+                            and demo["truth"]["people"][f["person_id"]]["worker_type"] == "Employee")
     for args, message in (
         (["--item", "NOPE-1"], "no item 'NOPE-1'"),
+        (["--scenario", "supplier_onboarding", "--item", employee_request], "of supplier staff"),
         (["--scenario", "role_change", "--item", "EXC-0001"], "no item 'EXC-0001'"),
         (["--scenario", "bogus"], "bogus"),
         (["--item", " "], "empty"),

@@ -148,8 +148,11 @@ def _supplier_population(ctx: Context) -> list[str]:
 
 
 def _supplier_resolve(ctx: Context, key: str) -> str | None:
+    """An access request whose subject is supplier staff."""
     rec = ctx.record(key, ["access_request"])
-    return rec["record_id"] if rec else None
+    p = ctx.person(ctx.subject_person(rec)) if rec else None
+    staff = p is not None and ((p["worker_type"] or "").lower() == "supplier" or p["supplier_id"] is not None)
+    return rec["record_id"] if rec and staff else None
 
 
 def _supplier_walk(ctx: Context, key: str) -> Item:
