@@ -392,6 +392,52 @@ def test_purged_and_missing_payloads_are_said_and_still_proven(demo: SimpleNames
                                "and no sealed purge manifest lists it"]
 
 
+def test_packages_from_a_postgresql_store_verify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's backend: a small demo ingested into PostgreSQL packages and verifies in all three modes."""
+    import uuid
+
+    from accessproof.audit.package import build_package
+    from accessproof.audit.sample import take_sample
+    from accessproof.audit.verify_package import verify_package
+    from accessproof.controls import assess
+    from accessproof.demo.run import ingest_demo
+    from accessproof.demo.simulate import simulate
+    from accessproof.evidence import seal_control_runs
+    from accessproof.ledger import init_store
+    from accessproof.linking.link import link_all
+    from accessproof.store import open_store
+    from tests.store.conftest import pg_admin, schema_url
+
+    monkeypatch.setenv("ACCESSPROOF_HOME", str(tmp_path / "home"))
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    url = schema_url(schema)
+    simulate(40, 2, 7, tmp_path / "data")
+    ledger, verifier = init_store(url)
+    ledger.close()
+    store = open_store(url)
+    try:
+        ingest_demo(store, tmp_path / "data")
+        since = store.query("SELECT note FROM ledger_checkpoints ORDER BY size LIMIT 1")[0][0]
+        link_all(store)
+        seal_control_runs(store, assess(store).runs)
+        first, last = store.query("SELECT min(time), max(time) FROM events")[0]
+        drawn = take_sample(store, CONTROL, first - timedelta(days=1), last + timedelta(days=1), seed=3)
+        (tmp_path / "sample.json").write_bytes(drawn.to_json())
+        person = store.query("SELECT min(person_id) FROM access_intervals WHERE grant_raw_id IS NOT NULL")[0][0]
+        built = [build_package(store, tmp_path / "s.zip", sample=tmp_path / "sample.json", since_checkpoint=since),
+                 build_package(store, tmp_path / "c.zip", control=CONTROL),
+                 build_package(store, tmp_path / "p.zip", person=person)]
+    finally:
+        store.close()
+        admin = pg_admin()
+        admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.close()
+    for result in built:
+        report = verify_package(result.path, str(verifier))
+        assert report.ok and report.counts["inclusion proofs"] == result.proofs > 0, report.failures
+    assert verify_package(built[0].path, str(verifier)).counts["population keys"] == drawn.population.count
+
+
 # ---------------------------------------------------------------- hostile content
 
 

@@ -115,9 +115,9 @@ def resolve_evidence_ids(store: Store, ids: list[str]) -> list[str]:
     if not ids:
         return []
     rows = store.query("""
-        SELECT raw_id FROM raw_records WHERE raw_id IN (SELECT unnest(?))
-        UNION SELECT raw_id FROM events WHERE event_id IN (SELECT unnest(?))
-        UNION SELECT raw_id FROM workflow_records WHERE record_id IN (SELECT unnest(?))""", [ids, ids, ids])
+        SELECT raw_id FROM raw_records WHERE raw_id IN (SELECT unnest(CAST(? AS VARCHAR[])))
+        UNION SELECT raw_id FROM events WHERE event_id IN (SELECT unnest(CAST(? AS VARCHAR[])))
+        UNION SELECT raw_id FROM workflow_records WHERE record_id IN (SELECT unnest(CAST(? AS VARCHAR[])))""", [ids, ids, ids])
     return sorted(r[0] for r in rows)
 
 
@@ -178,7 +178,7 @@ def _person_items(store: Store, pid: str) -> list[Item]:
 
 
 def _links_of(store: Store, event_raw_ids: list[str]) -> list[dict[str, Any]]:
-    return store.query_dicts("SELECT record_raw_id FROM links WHERE event_raw_id IN (SELECT unnest(?))",
+    return store.query_dicts("SELECT record_raw_id FROM links WHERE event_raw_id IN (SELECT unnest(CAST(? AS VARCHAR[])))",
                              [event_raw_ids]) if event_raw_ids and S.table_exists(store, "links") else []
 
 
@@ -215,7 +215,7 @@ def _entries(store: Store, record_type: str, record_ids: list[str]) -> dict[str,
     if not record_ids:
         return {}
     rows = store.query("SELECT idx, entry FROM ledger_entries WHERE record_type = ? AND record_id IN "
-                       "(SELECT unnest(?)) ORDER BY idx", [record_type, record_ids])
+                       "(SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY idx", [record_type, record_ids])
     wanted = set(record_ids)
     found: dict[str, tuple[int, bytes]] = {}
     for idx, data in rows:
@@ -268,7 +268,7 @@ class _Prover:
 
 
 def _raw_rows(store: Store, raw_ids: list[str]) -> dict[str, dict[str, Any]]:
-    rows = store.query_dicts("SELECT * FROM raw_records WHERE raw_id IN (SELECT unnest(?))", [raw_ids])
+    rows = store.query_dicts("SELECT * FROM raw_records WHERE raw_id IN (SELECT unnest(CAST(? AS VARCHAR[])))", [raw_ids])
     return {r["raw_id"]: r for r in rows}
 
 
@@ -276,7 +276,7 @@ def _normalised(store: Store, raw_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The canonical rows derived from each raw record (events, governance records, people)."""
     out: dict[str, dict[str, Any]] = {r: {"raw_id": r} for r in raw_ids}
     for table in ("events", "workflow_records", "persons"):
-        for row in store.query_dicts(f"SELECT * FROM {table} WHERE raw_id IN (SELECT unnest(?))", [raw_ids]):
+        for row in store.query_dicts(f"SELECT * FROM {table} WHERE raw_id IN (SELECT unnest(CAST(? AS VARCHAR[])))", [raw_ids]):
             out[row["raw_id"]].setdefault(table, []).append({k: W.iso(v) for k, v in row.items()})
     return out
 

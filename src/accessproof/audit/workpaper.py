@@ -52,7 +52,8 @@ def _approvers(text: Any) -> str | None:
 
 def present_tables(store: Store) -> set[str]:
     """The tables the store holds (linking's are there only once ``accessproof link`` ran)."""
-    return {r[0] for r in store.query("SELECT table_name FROM information_schema.tables")}
+    return {r[0] for r in store.query("SELECT table_name FROM information_schema.tables "
+                                      "WHERE table_schema = current_schema()")}
 
 
 def _expand(store: Store, raw_ids: set[str], wf: str, tables: set[str]
@@ -62,27 +63,27 @@ def _expand(store: Store, raw_ids: set[str], wf: str, tables: set[str]
     if "links" not in tables:
         return found, [], []
     seed = {r["event_raw_id"] for r in _in(
-        store, "SELECT DISTINCT event_raw_id FROM links WHERE record_raw_id IN (SELECT unnest(?))", raw_ids)}
+        store, "SELECT DISTINCT event_raw_id FROM links WHERE record_raw_id IN (SELECT unnest(CAST(? AS VARCHAR[])))", raw_ids)}
     events = seed | raw_ids
-    link_rows = _in(store, "SELECT * FROM links WHERE event_raw_id IN (SELECT unnest(?))", events)
+    link_rows = _in(store, "SELECT * FROM links WHERE event_raw_id IN (SELECT unnest(CAST(? AS VARCHAR[])))", events)
     found |= {r["event_raw_id"] for r in link_rows} | {r["record_raw_id"] for r in link_rows}
-    requests = _in(store, f"SELECT system, record_id FROM {wf} WHERE raw_id IN (SELECT unnest(?)) "
+    requests = _in(store, f"SELECT system, record_id FROM {wf} WHERE raw_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) "
                           f"AND kind IN {S.in_list(_REQUEST_KINDS)}", found)
     for r in _in(store, f"SELECT raw_id, system, parent_id FROM {wf} WHERE kind = 'approval' "
-                        "AND parent_id IN (SELECT unnest(?))", {r["record_id"] for r in requests}):
+                        "AND parent_id IN (SELECT unnest(CAST(? AS VARCHAR[])))", {r["record_id"] for r in requests}):
         if any(q["system"] == r["system"] and q["record_id"] == r["parent_id"] for q in requests):
             found.add(r["raw_id"])
     removal_rows: list[dict[str, Any]] = []
     if "removal_links" in tables:
         removal_rows = store.query_dicts(
-            "SELECT * FROM removal_links WHERE trigger_raw_id IN (SELECT unnest(?)) "
-            "OR removal_raw_id IN (SELECT unnest(?)) ORDER BY due_at, system, account_id, entitlement",
+            "SELECT * FROM removal_links WHERE trigger_raw_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) "
+            "OR removal_raw_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) ORDER BY due_at, system, account_id, entitlement",
             [sorted(found), sorted(found)])
         found |= {r["trigger_raw_id"] for r in removal_rows} | {r["removal_raw_id"] for r in removal_rows
                                                                  if r["removal_raw_id"]}
     if "access_intervals" in tables:
         found |= {r["removal_raw_id"] for r in _in(
-            store, "SELECT removal_raw_id FROM access_intervals WHERE grant_raw_id IN (SELECT unnest(?)) "
+            store, "SELECT removal_raw_id FROM access_intervals WHERE grant_raw_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) "
                    "AND removal_raw_id IS NOT NULL", found)}
     return found, link_rows, removal_rows
 
@@ -162,7 +163,7 @@ def item_chain(store: Store, raw_ids: list[str], subject: str | None = None, tab
     sampled = set(raw_ids)
     wf = "wf_current" if "wf_current" in tables else "workflow_records"
     found, link_rows, removal_rows = _expand(store, sampled, wf, tables)
-    records = _in(store, f"SELECT * FROM {wf} WHERE raw_id IN (SELECT unnest(?))", found)
+    records = _in(store, f"SELECT * FROM {wf} WHERE raw_id IN (SELECT unnest(CAST(? AS VARCHAR[])))", found)
     access = "LEFT JOIN access_events x ON x.event_id = e.event_id AND x.raw_id = e.raw_id" if (
         "access_events" in tables) else ("LEFT JOIN (SELECT NULL AS event_id, NULL AS raw_id, NULL AS direction, "
                                          "NULL AS person_id) x ON false")
@@ -170,7 +171,7 @@ def item_chain(store: Store, raw_ids: list[str], subject: str | None = None, tab
         SELECT e.event_id, e.raw_id, e.time, e.source, e.action, e.vendor_action, e.actor_name, e.target_name,
                coalesce(e.entitlement_name, e.entitlement_id) AS entitlement, e.outcome, e.approval_ref,
                x.direction, x.person_id
-        FROM events e {access} WHERE e.raw_id IN (SELECT unnest(?))""", found)
+        FROM events e {access} WHERE e.raw_id IN (SELECT unnest(CAST(? AS VARCHAR[])))""", found)
     steps = [_record_step(r, sampled) for r in records]
     steps += [_event_step(e, link_rows, removal_rows, sampled) for e in events]
     steps += [_missing_removal(r) for r in removal_rows if r["status"] == "missing"]
