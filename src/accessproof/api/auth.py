@@ -28,9 +28,9 @@ from typing import Any, Literal
 from fastapi import Request
 
 from accessproof.api.deps import fail, using_store
+from accessproof.api.roles import ROLES
 from accessproof.store.base import Store
 
-ROLES = ("ingest", "analyst", "auditor", "admin")
 READERS = ("analyst", "auditor")
 TOKEN_PREFIX = "ap_"
 

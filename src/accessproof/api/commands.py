@@ -19,7 +19,7 @@ import duckdb
 import orjson
 import typer
 
-from accessproof.api.auth import ROLES, create_token, list_tokens, revoke_token
+from accessproof.api.roles import ROLES
 from accessproof.api.settings import ServerSettings, SettingsError
 from accessproof.store import StoreError, open_store, store_location
 
@@ -88,6 +88,8 @@ def token_create_cmd(
         raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
     s = open_store(store)
     try:
+        from accessproof.api.auth import create_token  # FastAPI is imported only when needed
+
         token = create_token(s, role, label, by=_by())
     finally:
         s.close()
@@ -103,6 +105,8 @@ def token_list_cmd(
     """Tokens (id, role, label, created, revoked); never the secrets."""
     s = open_store(store)
     try:
+        from accessproof.api.auth import list_tokens
+
         rows = list_tokens(s)
     finally:
         s.close()
@@ -125,6 +129,8 @@ def token_revoke_cmd(
     """Revoke a token at once (sealed in the ledger)."""
     s = open_store(store)
     try:
+        from accessproof.api.auth import revoke_token
+
         done = revoke_token(s, token_id, by=_by())
     finally:
         s.close()
