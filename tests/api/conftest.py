@@ -1,8 +1,9 @@
 """Served stores for the API tests: a signing key, one token per role, the real samples when asked.
 
 ``backend`` runs a test module once per backend: stores in directories (embedded DuckDB), then in fresh
-PostgreSQL schemas (dropped afterwards; key files under a temporary ``ACCESSPROOF_HOME``). The role matrix
-and the fuzzing run on the demo organisation, which needs linking and the controls: embedded only.
+PostgreSQL schemas (dropped afterwards; key files under a temporary ``ACCESSPROOF_HOME``). ``org`` is the
+demo organisation (linked and assessed) on each backend, for the role matrix and the reads. Fuzzing and the
+load test run against a live server over an embedded store.
 """
 
 from __future__ import annotations
@@ -92,33 +93,53 @@ def auth(token: str) -> dict[str, str]:
 class Org:
     """The simulated company (40 people, 2 months), sealed, linked and assessed; one token per role."""
 
-    store_dir: Path
+    location: str
     tokens: dict[str, str]
     assessment_id: str
+    home: Path  # ACCESSPROOF_HOME: where a PostgreSQL store's key files are
 
 
-@pytest.fixture(scope="session")
-def org(tmp_path_factory) -> Org:
+@pytest.fixture(scope="session", params=["duckdb", "postgres"])
+def org(request, tmp_path_factory) -> Iterator[Org]:
+    """The demo organisation in a directory, then in a PostgreSQL schema (dropped at the end)."""
     from accessproof.controls import assess
-    from accessproof.demo.run import build_demo_store
+    from accessproof.demo.run import ingest_demo
+    from accessproof.demo.simulate import simulate
     from accessproof.evidence import seal_control_runs
+    from accessproof.ledger import init_store
     from accessproof.linking.link import link_all
 
-    built = build_demo_store(tmp_path_factory.mktemp("api-org"), people=40, months=2)
-    s = open_store(built.store_dir)
-    try:
-        link_all(s)
-        a = assess(s)
-        seal_control_runs(s, a.runs)
-        tokens = {role: create_token(s, role, f"org {role}") for role in ROLES}
-    finally:
-        s.close()
-    return Org(built.store_dir, tokens, a.assessment_id)
+    root = tmp_path_factory.mktemp(f"api-org-{request.param}")
+    schema = f"t_api_org_{uuid.uuid4().hex[:10]}"
+    location = str(root / "store") if request.param == "duckdb" else schema_url(schema)
+    simulate(40, 2, 7, root / "data")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ACCESSPROOF_HOME", str(root / "home"))
+        led, _ = init_store(location)
+        led.close()
+        s = open_store(location)
+        try:
+            ingest_demo(s, root / "data")
+            link_all(s)
+            a = assess(s)
+            seal_control_runs(s, a.runs)
+            tokens = {role: create_token(s, role, f"org {role}") for role in ROLES}
+        finally:
+            s.close()
+    yield Org(location, tokens, a.assessment_id, root / "home")
+    if request.param == "postgres":
+        admin = pg_admin()
+        try:
+            admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            admin.close()
 
 
 @pytest.fixture(scope="module")
 def org_client(org):
     from accessproof.api.app import create_app
 
-    with TestClient(create_app(str(org.store_dir), settings=make_settings())) as client:
-        yield client
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ACCESSPROOF_HOME", str(org.home))
+        with TestClient(create_app(org.location, settings=make_settings())) as client:
+            yield client

@@ -86,7 +86,7 @@ SPECS: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/assessments"): Spec(ANALYSTS, body("/api/v1/assessments", {"select": ["orphan_account"]})),
     ("GET", "/api/v1/assessments/{assessment_id}"): Spec(READERS, get("/api/v1/assessments/{assessment_id}")),
     ("GET", "/api/v1/matrix"): Spec(READERS, get("/api/v1/matrix?format=csv")),
-    ("GET", "/api/v1/evidence"): Spec(READERS, get("/api/v1/evidence?system=okta&limit=5")),
+    ("GET", "/api/v1/evidence"): Spec(READERS, get("/api/v1/evidence?limit=5")),
     ("GET", "/api/v1/evidence/{index}"): Spec(READERS, get("/api/v1/evidence/3")),
     ("POST", "/api/v1/samples"): Spec(READERS, body("/api/v1/samples", lambda ids: {
         "control": ids["control_id"], "from": "2026-01-01", "to": "2026-03-01", "seed": 7})),
