@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from accessproof.api.deps import fail, optional_module, using_store
 from accessproof.ingest import Ingestor, IngestSummary
@@ -129,6 +130,9 @@ async def receive(request: Request, *, mac: Any = None) -> Body:
         if inflate is not None and inflate.unused_data:
             fail(400, "malformed body", "bytes after the end of the gzip stream (send one gzip member)")
         out.flush()
+    except ClientDisconnect:
+        out.close()
+        fail(400, "client disconnected", "the body did not arrive whole; nothing was ingested")
     except BaseException:
         out.close()
         raise
