@@ -122,9 +122,6 @@ def _on_postgres(org) -> bool:
 
 
 def test_sealed_evidence_is_the_raw_bytes_and_its_proof_checks_with_the_key_alone(reader, org):
-    if _on_postgres(org):
-        pytest.xfail("audit.retrieval.find_evidence(system=…) uses DuckDB's decode(blob) in SQL, which "
-                     "PostgreSQL lacks (found by this test; not the API's code)")
     get, client, _ = reader
     key = client.get("/api/v1/ledger/key", headers=reader[2]).text.strip()
     verifier = Verifier.parse(key)
@@ -163,9 +160,6 @@ def test_matrix_formats(reader):
 
 
 def test_matrix_as_oscal(reader, org):
-    if _on_postgres(org):
-        pytest.xfail("audit.oscal._alarm_evidence runs unnest() on untyped text, ambiguous on PostgreSQL "
-                     "(found by this test; not the API's code)")
     _, client, headers = reader
     oscal = client.get("/api/v1/matrix", params={"format": "oscal"}, headers=headers)
     assert oscal.status_code == 200 and "assessment-results" in oscal.json()

@@ -112,7 +112,7 @@ def _alarm_evidence(store: Store, run_ids: list[str]) -> dict[str, list[str]]:
         return {}
     for run_id, ev in store.query("""
         SELECT run_id, evidence_ids_json FROM control_results
-        WHERE run_id IN (SELECT unnest(?)) AND status IN ('alarm', 'error')""", [run_ids]):
+        WHERE run_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) AND status IN ('alarm', 'error')""", [run_ids]):
         try:
             ids = json.loads(ev) if ev else []
         except ValueError:
@@ -126,7 +126,7 @@ def _ledger_indexes(store: Store, ids: list[str]) -> dict[str, int]:
     if not ids or not exists[0][0]:
         return {}
     return {r[0]: int(r[1]) for r in store.query(
-        "SELECT record_id, min(idx) FROM ledger_entries WHERE record_id IN (SELECT unnest(?)) GROUP BY 1", [ids])}
+        "SELECT record_id, min(idx) FROM ledger_entries WHERE record_id IN (SELECT unnest(CAST(? AS VARCHAR[]))) GROUP BY 1", [ids])}
 
 
 def _open_findings(store: Store) -> list[dict[str, Any]]:

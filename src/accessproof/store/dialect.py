@@ -74,6 +74,12 @@ def _postgres(node: exp.Expression) -> exp.Expression:
     """One node of a DuckDB tree rewritten so PostgreSQL computes what DuckDB computes."""
     if isinstance(node, exp.Cast) and _to_string(node) and not isinstance(node.this, exp.Literal | exp.Null):
         return exp.Anonymous(this="duckdb_text", expressions=[node.this])
+    if isinstance(node, exp.Decode):  # DuckDB's decode(blob) is UTF-8 text; PostgreSQL's decode is not it
+        return exp.Anonymous(this="convert_from", expressions=[node.this, exp.Literal.string("UTF8")])
+    if isinstance(node, exp.JSONExtractScalar) and not (
+            isinstance(node.this, exp.Cast) and node.this.to.is_type(exp.DataType.Type.JSON)):
+        node.set("this", exp.Cast(this=node.this, to=exp.DataType.build("JSON")))  # text is not json there
+        return node
     if isinstance(node, exp.Div):
         left = node.this
         if not (isinstance(left, exp.Div)
