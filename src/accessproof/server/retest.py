@@ -130,8 +130,8 @@ def after_ingest(store: Store, summary: Any, subjects: Iterable[str] = ()) -> li
     accepted = getattr(summary, "accepted", None)
     if accepted is None and isinstance(summary, dict):
         accepted = summary.get("accepted")
-    if not run_id or accepted == 0:
-        run_id = None
+    if accepted == 0:  # duplicates and quarantined records change nothing
+        return []
     if not enqueue(store, run_id, subjects, reason=f"ingest:{getattr(summary, 'source_type', '') or 'records'}"):
         return []
     wake = _wakers.get(_key(store))
@@ -155,7 +155,6 @@ class Scope:
 
     persons: dict[str, set[str]] = field(default_factory=dict)
     accounts: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
-    reasons: set[str] = field(default_factory=set)
 
     def add(self, controls: Iterable[str], person: str | None, account: tuple[str, str] | None) -> None:
         for c in controls:
@@ -258,7 +257,7 @@ def process_queue(store: Store, *, config: Any = None, policy: Any = None,
         scope = scope_of(store, run_ids, subjects, catalogue)
         result.runs, result.changes = retest(store, scope, catalogue, reason=reason, steps=result.steps)
         emit(store, expiring_exception_events(store, exception_days))
-    except Exception as e:  # the queue rows say what failed; the next delivery tries again
+    except Exception as e:  # the queue rows say what failed; the next full assessment covers their subjects
         result.error = (str(e).splitlines() or [type(e).__name__])[0][:500]
     marks, ids = _in([r[0] for r in rows])
     now = datetime.now(UTC)
