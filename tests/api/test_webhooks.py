@@ -56,9 +56,11 @@ def test_okta_delivery_is_ingested_and_accounted(hooks):
     assert out["read"] == len(events) + 1
     assert out["read"] == out["accepted"] + out["duplicate"] + out["quarantined"]
     assert out["quarantined"] == 4 and out["accepted"] == 50  # as the CLI reads the same events, plus one
-    assert any(q["position"] == f"hook/okta/b5a188b9-5ece-4636-b041#{len(events)}" for q in out["quarantine"])
-    again = hooks.post("/hooks/okta", content=orjson.dumps(body), headers={"Authorization": OKTA_SECRET})
-    assert again.json()["accepted"] == 0 and again.json()["duplicate"] == 50  # Okta retries: nothing twice
+    assert any(q["position"].startswith("hook/okta/b5a188b9-5ece-4636-b041/")
+               and q["position"].endswith(f"#{len(events)}") for q in out["quarantine"])
+    again = hooks.post("/hooks/okta", content=orjson.dumps(body), headers={"Authorization": OKTA_SECRET}).json()
+    # an Okta retry stores nothing twice; its bad events are set aside again, as that attempt's
+    assert (again["accepted"], again["duplicate"], again["quarantined"]) == (0, 50, 4)
 
 
 def test_okta_refuses_wrong_secret_and_malformed_bodies(hooks):
@@ -87,7 +89,7 @@ def test_signed_delivery_is_accepted_once_and_a_replay_is_refused(hooks):
     assert r.status_code == 200, r.text
     out = r.json()
     assert (out["read"], out["accepted"], out["quarantined"]) == (92, 88, 4)
-    assert out["quarantine"][0]["position"].startswith("hook/github/sn-0001:")
+    assert out["quarantine"][0]["position"].startswith("hook/github/sn-0001/")
     replay = _signed(hooks, body, stamp=stamp, delivery="sn-0001")
     assert replay.status_code == 401 and "replayed" in replay.json()["detail"]
     resent = _signed(hooks, body, stamp=stamp + 1)  # a re-signed retry is fine, and adds nothing

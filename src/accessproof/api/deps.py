@@ -62,6 +62,8 @@ def optional_module(name: str) -> Any | None:
 def install_store(app: Any, store: Store) -> None:
     app.state.store = store
     app.state.store_lock = threading.Lock()
+    app.state.waiting = []  # deliveries waiting for the store (``intake.ingest_locked`` combines them)
+    app.state.waiting_lock = threading.Lock()
 
 
 @contextmanager

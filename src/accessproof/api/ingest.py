@@ -78,10 +78,10 @@ async def ingest_batch(
     try:
         if not intake.has_content(body):
             fail(400, "empty body", "the body holds no records")
+        name = intake.record_file("api", source_type, delivery_id)
         outcome = await intake.ingest_locked(
-            request, source_type, lambda ing: intake.file_chunks(ing, body, f"api/{source_type}/{delivery_id}"),
-            name=f"api/{source_type}/{delivery_id}", delivery=delivery_id, source_name=source_name,
-            options=options)
+            request, source_type, lambda ing: intake.file_chunks(ing, body, name), name=name, delivery=delivery_id,
+            source_name=source_name, options=options)
     finally:
         body.close()
     assert isinstance(outcome, intake.Outcome)

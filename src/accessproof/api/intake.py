@@ -17,6 +17,7 @@ import hmac
 import logging
 import re
 import tempfile
+import threading
 import time
 import uuid
 import zlib
@@ -41,6 +42,8 @@ REFUSED_TYPES = ("multipart/", "application/x-www-form-urlencoded")
 DELIVERY_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 #: the response lists at most this many quarantined records (all are in GET /api/v1/quarantine)
 LISTED = 1000
+#: at most this many waiting deliveries are ingested in one run
+MAX_TOGETHER = 64
 
 
 @dataclass
@@ -77,6 +80,13 @@ class Outcome:
 def check_source(source_type: str) -> None:
     if source_type not in REGISTRY:
         fail(404, "unknown source type", f"unknown source type {source_type!r}; known: {', '.join(sorted(REGISTRY))}")
+
+
+def record_file(kind: str, source_type: str, delivery: str) -> str:
+    """The file part of a delivery's record positions: ``<kind>/<type>/<delivery id>/<attempt>``. Each
+    attempt is its own, so its rows tell it apart (a retried delivery's set-aside records are set aside
+    again, and its records already stored count as duplicates)."""
+    return f"{kind}/{source_type}/{delivery}/{uuid.uuid4().hex[:8]}"
 
 
 def delivery_id(value: str | None) -> str:
@@ -153,45 +163,87 @@ def file_chunks(ing: Ingestor, body: Body, name: str) -> Iterator[Chunk]:
     return reader(body.path, name) if reader is not None else iter_json_records(body.path, name)
 
 
-def ingest(store: Store, source_type: str, chunks_of: Any, *, name: str, delivery: str,
-           source_name: str | None = None, options: dict[str, Any] | None = None,
-           subjects: bool = True) -> Outcome:
-    """Ingest the chunks ``chunks_of(ingestor)`` yields, through the CLI's path, and account for them;
-    ``subjects``: also say whom the records are about (for re-testing)."""
+@dataclass
+class Delivery:
+    """One delivery waiting for the store: what to read, and the checks and records around it."""
+
+    key: tuple[str, str | None, str]  # (source type, source name, options): deliveries ingested together share it
+    name: str  # the record positions' file part; one per delivery, so rows tell deliveries apart
+    delivery: str
+    chunks_of: Callable[[Ingestor], Iterable[Chunk]]
+    options: dict[str, Any] = field(default_factory=dict)
+    guard: Callable[[Store], str | None] | None = None
+    after: Callable[[Store, Outcome], None] | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Outcome | str | BaseException | None = None
+
+
+def ingest_together(store: Store, group: list[Delivery], *, subjects: bool = True) -> None:
+    """Ingest deliveries of one source in one run of the CLI's path (one write and one checkpoint for all),
+    then account for each from the rows it left: its accepted raw records and its quarantined ones carry
+    its own name. ``guard`` may refuse a delivery first; ``after`` records each. Sets every result."""
     started = time.perf_counter()
+    taken = []
+    for d in group:
+        refusal = d.guard(store) if d.guard is not None else None
+        if refusal is not None:
+            d.result = refusal
+        else:
+            taken.append(d)
+    if not taken:
+        return
+    source_type, source_name, _ = taken[0].key
     try:
-        ing = Ingestor(store, source_type, source_name=source_name, options=options)
+        ing = Ingestor(store, source_type, source_name=source_name, options=taken[0].options)
     except UnknownSource as e:
         fail(404, "unknown source type", str(e))
     except ValueError as e:  # a mapping that is missing or invalid
         fail(400, "invalid source options", (str(e).splitlines() or [""])[0])
-    errors: list[str] = []
+    read: dict[str, int] = {}
+    errors: dict[str, list[str]] = {}
 
-    def watched(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
-        for c in chunks:
+    def watched(d: Delivery) -> Iterator[Chunk]:
+        read[d.name], errors[d.name] = 0, []
+        for c in d.chunks_of(ing):
+            read[d.name] += 1
             if c.file_level:
-                errors.append(f"{c.position}: {c.error}")
+                errors[d.name].append(f"{c.position}: {c.error}")
             yield c
 
-    ing.ingest_chunks(watched(chunks_of(ing)), name)
-    summary = ing.finish(started)
-    listed = store.query_dicts("SELECT position, reason FROM quarantine WHERE run_id = ? ORDER BY file, position "
-                               "LIMIT ?", [summary.run_id, LISTED]) if summary.quarantined else []
-    about = delivered_subjects(store, summary.run_id) if subjects and summary.accepted else []
-    return Outcome(summary, delivery, listed, errors, about)
+    for d in taken:
+        ing.ingest_chunks(watched(d), d.name)
+    run = ing.finish(started)
+    names = [d.name for d in taken]
+    marks = ", ".join("?" for _ in names)
+    accepted = dict(store.query(f"SELECT file, count(*) FROM raw_records WHERE run_id = ? AND file IN ({marks}) "
+                                "GROUP BY file", [run.run_id, *names])) if run.accepted else {}
+    set_aside: dict[str, list[dict[str, str]]] = {n: [] for n in names}
+    if run.quarantined:
+        for r in store.query_dicts(f"SELECT file, position, reason FROM quarantine WHERE run_id = ? AND file IN "
+                                   f"({marks}) ORDER BY file, position", [run.run_id, *names]):
+            set_aside[r.pop("file")].append(r)
+    for d in taken:
+        n_ok, n_bad = int(accepted.get(d.name, 0)), len(set_aside[d.name])
+        summary = IngestSummary(run_id=run.run_id, source_type=source_type, files=1, read=read[d.name],
+                                accepted=n_ok, duplicate=read[d.name] - n_ok - n_bad, quarantined=n_bad,
+                                seconds=run.seconds)
+        about = delivered_subjects(store, run.run_id, d.name) if subjects and n_ok else []
+        d.result = Outcome(summary, d.delivery, set_aside[d.name][:LISTED], errors[d.name], about)
+        if d.after is not None:
+            d.after(store, d.result)
 
 
-def delivered_subjects(store: Store, run_id: str) -> list[str]:
-    """Whom the records of one run are about: event targets and actors, governance subjects, people."""
+def delivered_subjects(store: Store, run_id: str, name: str) -> list[str]:
+    """Whom one delivery's records are about: event targets, governance subjects, people."""
     rows = store.query("""
       SELECT DISTINCT s FROM (
         SELECT coalesce(e.target_name, e.target_id) AS s FROM events e
-          JOIN raw_records r ON r.raw_id = e.raw_id WHERE r.run_id = ?
+          JOIN raw_records r ON r.raw_id = e.raw_id WHERE r.run_id = ? AND r.file = ?
         UNION ALL SELECT w.subject FROM workflow_records w
-          JOIN raw_records r ON r.raw_id = w.raw_id WHERE r.run_id = ?
+          JOIN raw_records r ON r.raw_id = w.raw_id WHERE r.run_id = ? AND r.file = ?
         UNION ALL SELECT coalesce(p.email, p.person_id) FROM persons p
-          JOIN raw_records r ON r.raw_id = p.raw_id WHERE r.run_id = ?
-      ) x WHERE s IS NOT NULL ORDER BY s""", [run_id, run_id, run_id])
+          JOIN raw_records r ON r.raw_id = p.raw_id WHERE r.run_id = ? AND r.file = ?
+      ) x WHERE s IS NOT NULL ORDER BY s""", [run_id, name] * 3)
     return [r[0] for r in rows]
 
 
@@ -199,20 +251,40 @@ async def ingest_locked(request: Request, source_type: str, chunks_of: Any, *, n
                         source_name: str | None = None, options: dict[str, Any] | None = None,
                         guard: Callable[[Store], str | None] | None = None,
                         after: Callable[[Store, Outcome], None] | None = None) -> Outcome | str:
-    """``ingest`` on a worker thread while this request holds the store. ``guard(store)`` runs first under
-    the same hold and may refuse (its reason is returned instead of an outcome); ``after`` records the
-    delivery in the same hold, so that nothing can come in between."""
+    """Ingest one delivery while holding the store; ``guard(store)`` may refuse it first (its reason is
+    returned instead of an outcome) and ``after`` records it, both in the same hold.
+
+    Deliveries that arrive while the store is busy are combined: whoever gets the store next ingests every
+    waiting delivery of the same source in one run (``MAX_TOGETHER`` at most), so a burst of small webhook
+    deliveries costs one write and one checkpoint, not one each; each still gets its own accounting."""
+    d = Delivery((source_type, source_name, repr(sorted((options or {}).items()))), name, delivery, chunks_of,
+                 dict(options or {}), guard, after)
+    state = request.app.state
 
     def work() -> Outcome | str:
+        with state.waiting_lock:
+            state.waiting.append(d)
         with using_store(request) as store:
-            refusal = guard(store) if guard is not None else None
-            if refusal is not None:
-                return refusal
-            outcome = ingest(store, source_type, chunks_of, name=name, delivery=delivery, source_name=source_name,
-                             options=options, subjects=request.app.state.settings.retest)
-            if after is not None:
-                after(store, outcome)
-            return outcome
+            if not d.done.is_set():
+                with state.waiting_lock:
+                    group = [w for w in state.waiting if w.key == d.key][:MAX_TOGETHER]
+                    if d not in group:
+                        group[-1:] = [d]
+                    for w in group:
+                        state.waiting.remove(w)
+                try:
+                    ingest_together(store, group, subjects=state.settings.retest)
+                except BaseException as e:
+                    for w in group:
+                        w.result = w.result if w.result is not None else e
+                    raise
+                finally:
+                    for w in group:
+                        w.done.set()
+        if isinstance(d.result, BaseException):
+            raise d.result
+        assert d.result is not None
+        return d.result
 
     return await run_in_threadpool(work)
 

@@ -142,7 +142,7 @@ async def okta_deliver(
         fail(400, "malformed body", 'an Okta Event Hook body is {"data": {"events": [...]}}')
     event_id = doc.get("eventId") if isinstance(doc.get("eventId"), str) else None
     delivery_id = intake.delivery_id(event_id if event_id and intake.DELIVERY_ID.match(event_id) else None)
-    name = f"hook/okta/{delivery_id}"
+    name = intake.record_file("hook", "okta", delivery_id)
 
     def chunks(_ing: Any) -> list[Chunk]:
         return [Chunk(orjson.dumps(e), f"{name}#{i}", obj=e) for i, e in enumerate(events)]
@@ -217,7 +217,7 @@ async def signed_hook(
 
         if not intake.has_content(body):
             fail(400, "empty body", "the body holds no records")
-        name = f"hook/{source_type}/{delivery_id}"
+        name = intake.record_file("hook", source_type, delivery_id)
         outcome = await intake.ingest_locked(request, source_type, lambda ing: intake.file_chunks(ing, body, name),
                                              name=name, delivery=delivery_id, guard=not_replayed, after=remember)
     finally:
