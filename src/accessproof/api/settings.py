@@ -133,7 +133,7 @@ def _oidc(doc: Mapping[str, Any] | None) -> OIDCSettings | None:
         raise SettingsError("oidc: an audience is required with an issuer")
     if not (doc.get("jwks_url") or doc.get("jwks_file")):
         raise SettingsError("oidc: give jwks_url or jwks_file")
-    from accessproof.api.auth import ROLES
+    from accessproof.api.roles import ROLES
 
     role_map = {str(k): str(v) for k, v in (doc.get("role_map") or {}).items()}
     bad = sorted({v for v in role_map.values() if v not in ROLES})
