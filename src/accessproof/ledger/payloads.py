@@ -44,7 +44,7 @@ DEFAULT_TABLES: dict[str, tuple[str, str, str]] = {
 }
 #: the ledger's own record types, control results and sealed audit populations, whose payloads live in
 #: ledger_payloads
-LEDGER_TYPES = ("hold", "release", "purge", "config", "control_result", "population", "walkthrough_result")
+LEDGER_TYPES = ("hold", "release", "purge", "config", "control_result", "population", "walkthrough_result", "schedule_run")
 _counter = itertools.count()
 
 
