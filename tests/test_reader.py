@@ -105,3 +105,28 @@ def test_pretty_printed_wrapper_document(tmp_path):
     p.write_text(json.dumps({"result": [{"number": "RITM0010001"}, {"number": "RITM0010002"}]}, indent=2))
     chunks = _records(p)
     assert [c.obj["number"] for c in chunks] == ["RITM0010001", "RITM0010002"]
+
+
+def test_line_blocks_cut_the_same_records_as_the_record_reader(tmp_path, monkeypatch):
+    """The block reader (the bulk ingest path) and the record reader give the same lines, positions and
+    errors: blank lines, CRLF, an over-long line, reads that end mid-line, plain, .gz and a cut .gz."""
+    monkeypatch.setattr(base, "MAX_RECORD_BYTES", 10_000)
+    monkeypatch.setattr(base, "_CHUNK", 997)
+    monkeypatch.setattr(base, "_BLOCK", 4096)
+    body = (b'{"a": 1}\r\n\n   \n{"x": "' + b"y" * 50_000 + b'"}\n'
+            + b"".join(b'{"n": %d}\n' % i for i in range(3000)) + b'{"last": true}')
+    for name, data in (("x.jsonl", body), ("x.jsonl.gz", gzip.compress(body)),
+                       ("cut.jsonl.gz", gzip.compress(body)[:-300])):
+        p = tmp_path / name
+        p.write_bytes(data)
+        flat = []
+        for item in iter_json_records(p, line_blocks=True):
+            if isinstance(item, base.LineBlock):
+                for i, line in enumerate(item.data.split(b"\n")):
+                    if (c := base.line_chunk(line, str(p), item.first_line + i)) is not None:
+                        flat.append(c)
+            else:
+                flat.append(item)
+        expected = _records(p)
+        assert len(expected) > 3000 or name.startswith("cut")
+        assert [(c.data, c.position, c.error) for c in flat] == [(c.data, c.position, c.error) for c in expected]

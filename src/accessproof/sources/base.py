@@ -32,6 +32,8 @@ MAX_RECORD_BYTES = 16 * 1024 * 1024
 #: Wrapper objects whose list member holds the records, streamed element by element.
 WRAPPER_KEYS = ("Records", "result", "issues", "value", "events", "logs")
 _CHUNK = 1 << 20
+#: read size for JSON Lines taken a block at a time: fewer, larger blocks amortise each block's fixed cost
+_BLOCK = 8 << 20
 _WRAPPER_RE = re.compile(rb'^\s*\{\s*"(' + b"|".join(k.encode() for k in WRAPPER_KEYS) + rb')"\s*:\s*\[')
 _WS = " \t\r\n"
 
@@ -49,6 +51,16 @@ class Chunk:
     obj: Any = None
     error: str | None = None
     file_level: bool = False  # the error is about the file (unreadable, truncated), not one record
+
+
+@dataclass(slots=True)
+class LineBlock:
+    """Complete lines of a JSON Lines file, as read: ``data`` is the lines joined by ``\\n`` (no final
+    newline), the first being line ``first_line``. Engines that handle lines a block at a time (the bulk
+    path) take these; ``line_chunk`` turns one of its lines into what ``iter_json_records`` yields."""
+
+    data: bytes
+    first_line: int
 
 
 @dataclass(slots=True)
@@ -85,11 +97,14 @@ def open_binary(path: Path):
 
 
 def iter_json_records(path: Path, display: str | None = None,
-                      on_progress: Callable[[int], None] | None = None) -> Iterator[Chunk]:
+                      on_progress: Callable[[int], None] | None = None, *,
+                      line_blocks: bool = False) -> Iterator[Chunk | LineBlock]:
     """Yield every JSON record of a file: JSON Lines, a JSON array, or a known wrapper object.
 
     Memory stays bounded by ``MAX_RECORD_BYTES`` plus one read chunk, whatever the file size.
-    ``on_progress(bytes)`` is told how far into the (compressed) file reading has got.
+    ``on_progress(bytes)`` is told how far into the (compressed) file reading has got. With
+    ``line_blocks`` the lines of a JSON Lines file come a read at a time as ``LineBlock`` (errors still
+    as ``Chunk``); arrays and documents always come as ``Chunk``.
     """
     name = display or str(path)
     try:
@@ -119,13 +134,16 @@ def iter_json_records(path: Path, display: str | None = None,
         if first == b"{" and _is_multiline_document(head, start):
             yield from _iter_document(fh, head, name)
             return
-        yield from _iter_lines(fh, head, name)
+        if line_blocks:
+            yield from _iter_line_blocks(fh, head, name, _BLOCK)
+        else:
+            yield from _iter_lines(fh, head, name)
 
 
-def _read(fh) -> bytes:
+def _read(fh, size: int = _CHUNK) -> bytes:
     """Read the next piece; ``read1`` hands over what a truncated .gz still holds before failing."""
     read1 = getattr(fh, "read1", None)
-    return read1(_CHUNK) if read1 is not None else fh.read(_CHUNK)
+    return read1(size) if read1 is not None else fh.read(size)
 
 
 class _Progress:
@@ -137,7 +155,7 @@ class _Progress:
         self._cb = callback
 
     def read1(self, n: int = -1) -> bytes:
-        data = _read(self._fh) if n == _CHUNK else self._fh.read(n)
+        data = _read(self._fh, n)
         with contextlib.suppress(OSError, ValueError):
             self._cb(self._raw.tell())
         return data
@@ -169,22 +187,39 @@ def _is_multiline_document(head: bytes, start: int) -> bool:
         return head[start:nl].strip() == b"{" or head[start:nl].rstrip().endswith((b",", b"{", b"["))
 
 
+def line_chunk(line: bytes, name: str, lineno: int) -> Chunk | None:
+    """Line ``lineno`` of a JSON Lines file as a record (``None`` for a blank line)."""
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    if len(line) > MAX_RECORD_BYTES:
+        return Chunk(b"", f"{name}:{lineno}",
+                     error=f"record of {len(line)} bytes exceeds the {MAX_RECORD_BYTES} byte limit")
+    if line.strip():
+        return Chunk(line, f"{name}:{lineno}")
+    return None
+
+
 def _iter_lines(fh, head: bytes, name: str) -> Iterator[Chunk]:
-    """JSON Lines, split a read chunk at a time in C. Over-long lines are skipped without being held."""
+    """JSON Lines, one record at a time."""
+    for item in _iter_line_blocks(fh, head, name):
+        if isinstance(item, Chunk):
+            yield item
+            continue
+        lineno = item.first_line
+        for line in item.data.split(b"\n"):
+            c = line_chunk(line, name, lineno)
+            lineno += 1
+            if c is not None:
+                yield c
+
+
+def _iter_line_blocks(fh, head: bytes, name: str, read_size: int = _CHUNK) -> Iterator[Chunk | LineBlock]:
+    """JSON Lines, the complete lines of each read at a time. Over-long lines are skipped without being
+    held; read errors come as ``Chunk``."""
     lineno = 0
     pending = b""
     piece = head
     draining = -1  # >= 0 while skipping an over-long line: bytes skipped so far
-
-    def emit(line: bytes) -> Chunk | None:
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if len(line) > MAX_RECORD_BYTES:
-            return Chunk(b"", f"{name}:{lineno}",
-                         error=f"record of {len(line)} bytes exceeds the {MAX_RECORD_BYTES} byte limit")
-        if line.strip():
-            return Chunk(line, f"{name}:{lineno}")
-        return None
 
     while True:
         if draining >= 0:
@@ -198,17 +233,19 @@ def _iter_lines(fh, head: bytes, name: str) -> Iterator[Chunk]:
                                                            f"the {MAX_RECORD_BYTES} byte limit")
                 draining, piece = -1, piece[cut + 1:]
         if draining < 0 and piece:
-            lines = (pending + piece).split(b"\n") if pending else piece.split(b"\n")
-            pending = lines.pop()
-            for line in lines:
-                lineno += 1
-                c = emit(line)
-                if c is not None:
-                    yield c
+            buf = pending + piece if pending else piece
+            cut = buf.rfind(b"\n")
+            if cut < 0:
+                pending = buf
+            else:
+                block, pending = buf[:cut], buf[cut + 1:]
+                first = lineno + 1
+                lineno += block.count(b"\n") + 1
+                yield LineBlock(block, first)
             if len(pending) > MAX_RECORD_BYTES:
                 draining, pending = len(pending), b""
         try:
-            piece = _read(fh)
+            piece = _read(fh, read_size)
         except (OSError, EOFError, zlib.error) as e:
             at = f"{name}:{lineno + 1}"
             if pending.strip() or draining >= 0:
@@ -223,10 +260,7 @@ def _iter_lines(fh, head: bytes, name: str) -> Iterator[Chunk]:
                 yield Chunk(b"", f"{name}:{lineno}", error=f"record of {draining} bytes exceeds "
                                                            f"the {MAX_RECORD_BYTES} byte limit")
             elif pending:
-                lineno += 1
-                c = emit(pending)
-                if c is not None:
-                    yield c
+                yield LineBlock(pending, lineno + 1)
             return
 
 
