@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from accessproof.ledger import EntryError, decode_entry
+from accessproof.ledger import EntryError, decode_entry, sqlseal
 from accessproof.ledger import entry as entry_mod
 from accessproof.ledger.entry import make_entries
 from accessproof.ledger.merkle import MemoryTree, leaf_hashes
@@ -191,3 +191,26 @@ def test_seal_query_appends_to_the_tree(ledger) -> None:
     assert (
         ledger.seal_query(conn, "SELECT 'raw', id, 's', NULL, 'x'::BLOB, NULL FROM more WHERE false") == 503
     )
+
+
+def test_payloads_digested_beforehand_give_the_same_entries(monkeypatch) -> None:
+    """``with_payload_digests`` (ingest hashes while the previous batch is written) then ``digested=True``
+    gives exactly ``make_entries``'s bytes for the same salts; a wrong salt or digest is refused."""
+    n = len(TRICKY)
+    table = _table([f"id {v}" for v in TRICKY], [f"src {v}" for v in TRICKY], TIMES,
+                   [v if i % 3 else None for i, v in enumerate(TRICKY)])
+    salts = os.urandom(16 * n)
+    with monkeypatch.context() as m:
+        m.setattr(sqlseal.os, "urandom", lambda k: salts[:k])
+        digested = sqlseal.with_payload_digests(table, "payload")
+    con = duckdb.connect()
+    con.register("src", digested)
+    sql = "SELECT record_type, record_id, source, time, salt, payload_sha256, kind FROM src"
+    entries, _ = query_entries(con, sql, classify=_classify, sealed=SEALED, digested=True)
+    assert entries == _reference(table, salts, monkeypatch)
+    for bad in ("SELECT * REPLACE (salt || '\\x00'::BLOB AS salt) FROM src",
+                "SELECT * REPLACE (upper(payload_sha256) AS payload_sha256) FROM src",
+                "SELECT * REPLACE (NULL AS payload_sha256) FROM src"):
+        con.register("bad", con.sql(bad).to_arrow_table())
+        with pytest.raises(EntryError, match="salt"):
+            query_entries(con, sql.replace("FROM src", "FROM bad"), classify=_classify, digested=True)
