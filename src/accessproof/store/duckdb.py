@@ -7,6 +7,7 @@ Duplicates are decided set-wise against the keys already stored, not row by row,
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from accessproof.store.schema import TABLES, create_table_sql
 
 DB_FILE = "accessproof.duckdb"
 
+#: columns of a batch's raw rows that are not stored but handed on to sealing (``sqlseal.with_payload_digests``)
+_SEAL_COLUMNS = ("salt", "payload_sha256")
+
 _CANONICAL = {
     "events": "events",
     "workflow": "workflow_records",
@@ -25,11 +29,24 @@ _CANONICAL = {
 }
 
 
+#: columns a new store keeps with ZSTD instead of DuckDB's own pick (FSST): raw JSON compresses several
+#: times faster that way, and smaller (an 80k-event CloudTrail store: 47 MB against 49 MB)
+_ZSTD_COLUMNS = {"raw_records": ("data",)}
+
+
+def _create_table_sql(name: str) -> str:
+    sql = create_table_sql(name)
+    for column in _ZSTD_COLUMNS.get(name, ()):
+        assert f"{column} BLOB" in sql, (name, column)
+        sql = sql.replace(f"{column} BLOB", f"{column} BLOB USING COMPRESSION zstd", 1)
+    return sql
+
+
 class DuckDBStore:
     """Canonical evidence in ``<dir>/accessproof.duckdb``."""
 
     dialect = "duckdb"
-    supports_bulk = True
+    supports_bulk = True  # ingest may send CloudTrail noise through its SQL-normalised bulk path
 
     def __init__(self, directory: Path, *, read_only: bool = False, memory_limit: str | None = "1GB"):
         self.dir = Path(directory)
@@ -48,37 +65,54 @@ class DuckDBStore:
         self.con.execute("SET preserve_insertion_order=false")
         if not read_only:
             for name in TABLES:
-                self.con.execute(create_table_sql(name))
+                self.con.execute(_create_table_sql(name))
 
     # ---------------------------------------------------------------- writes
 
+    @contextlib.contextmanager
+    def bulk_load(self, memory_limit: str = "256MB", checkpoint_threshold: str = "256MB") -> Iterator[None]:
+        """Settings for a long ingest, restored afterwards. A small memory limit: DuckDB keeps every block
+        it wrote cached up to the limit, so with the default a million-event ingest ends with a gigabyte
+        resident that a hundred-thousand one does not. A large checkpoint threshold: each checkpoint
+        compresses and writes what changed since the last, and one per batch (a batch's WAL is bigger
+        than the default 16 MiB) cost more than the batch itself. The WAL still makes every commit durable."""
+        con = self.con
+        names = ("memory_limit", "checkpoint_threshold")
+        old = dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN (?, ?)", list(names))
+                   .fetchall())
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute(f"SET checkpoint_threshold = '{checkpoint_threshold}'")
+        try:
+            yield
+        finally:
+            for name in names:
+                con.execute(f"SET {name} = '{old[name]}'")
+
+
     def write_batch(self, batch: Batch, run_id: str,
                     before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> BatchResult:
-        """Write one batch atomically. ``before_commit`` runs inside the transaction with ``_new`` (the
-        raw ids this batch added) in scope — ingest seals the new records there, so that records and
-        their ledger entries commit together or not at all."""
+        """Write one batch atomically. ``before_commit`` runs inside the transaction with ``_added`` (the
+        raw_records rows this batch added, without run_id, with the raw rows' ``_SEAL_COLUMNS`` if they
+        have them) and ``_added_q`` (its new quarantine rows) in scope — ingest seals them there, so that
+        records and their ledger entries commit together or not at all, and without reading back the
+        tables they went into."""
+        if batch.bulk is not None and batch.bulk.num_rows:
+            raise StoreError("bulk rows reach the store normalised (ingest runs their SQL), not as bytes")
         con = self.con
         con.execute("BEGIN TRANSACTION")
         try:
             con.register("b_raw", batch.raw)
-            bulk_rows = 0
-            bulk_bad = 0
-            keys = "SELECT raw_id, _seq FROM b_raw"
-            if batch.bulk is not None and batch.bulk.num_rows and batch.bulk_sql:
-                bulk_rows, bulk_bad = self._bulk_events(batch, run_id)
-                keys += " UNION ALL SELECT raw_id, _seq FROM _bulk_ev"
             con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE _new AS
-                    SELECT raw_id, min(_seq) AS _seq FROM ({keys}) b
-                    WHERE NOT EXISTS (SELECT 1 FROM raw_records r WHERE r.raw_id = b.raw_id)
-                    GROUP BY raw_id"""
+                """CREATE OR REPLACE TEMP TABLE _new AS
+                   SELECT raw_id, min(_seq) AS _seq FROM b_raw b
+                   WHERE NOT EXISTS (SELECT 1 FROM raw_records r WHERE r.raw_id = b.raw_id)
+                   GROUP BY raw_id"""
             )
-            raw_cols = ", ".join(f"b.{c}" for c, _ in TABLES["raw_records"][0] if c != "run_id")
-            con.execute(
-                f"INSERT INTO raw_records SELECT {raw_cols}, ? FROM b_raw b "
-                "JOIN _new n ON b.raw_id = n.raw_id AND b._seq = n._seq",
-                [run_id],
-            )
+            names = [c for c, _ in TABLES["raw_records"][0] if c != "run_id"]
+            carried = [c for c in _SEAL_COLUMNS if c in batch.raw.column_names]
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _added AS SELECT {', '.join('b.' + c for c in names + carried)} "
+                        "FROM b_raw b JOIN _new n ON b.raw_id = n.raw_id AND b._seq = n._seq")
+            con.execute(f"INSERT INTO raw_records SELECT {', '.join(names)}, ? FROM _added", [run_id])
             for attr, table in _CANONICAL.items():
                 tbl = getattr(batch, attr)
                 if tbl is None or tbl.num_rows == 0:
@@ -90,74 +124,42 @@ class DuckDBStore:
                     "JOIN _new n ON b.raw_id = n.raw_id AND b._seq = n._seq"
                 )
                 con.unregister("b_rec")
-            if bulk_rows:
-                cols = ", ".join(f"e.{c}" for c, _ in TABLES["events"][0])
-                con.execute(f"INSERT INTO events SELECT {cols} FROM _bulk_ev e "
-                            "JOIN _new n ON e.raw_id = n.raw_id AND e._seq = n._seq")
-                con.execute(
-                    "INSERT INTO raw_records SELECT e.raw_id, ?, e.source, b.file, b.position, b.sha256, 'event', "
-                    "e.time, b.data, ? FROM _bulk_ev e JOIN _new n ON e.raw_id = n.raw_id AND e._seq = n._seq "
-                    "JOIN b_bulk b ON b._seq = e._seq",
-                    [batch.bulk_source_type, run_id],
-                )
-            quarantined = bulk_bad
+            quarantined = 0
             if batch.quarantine is not None and batch.quarantine.num_rows:
-                quarantined += batch.quarantine.num_rows
+                quarantined = batch.quarantine.num_rows
                 con.register("b_q", batch.quarantine)
-                qcols = ", ".join(f"q.{c}" for c, _ in TABLES["quarantine"][0] if c != "run_id")
-                con.execute(
-                    f"""INSERT INTO quarantine
-                        SELECT {qcols}, ? FROM (
-                          SELECT *, row_number() OVER (PARTITION BY quarantine_id) AS rn FROM b_q
-                        ) q
-                        WHERE q.rn = 1 AND NOT EXISTS
-                          (SELECT 1 FROM quarantine x WHERE x.quarantine_id = q.quarantine_id)""",
-                    [run_id],
-                )
-                con.unregister("b_q")
+            self._quarantine(quarantined > 0, run_id)
             accepted = con.execute("SELECT count(*) FROM _new").fetchall()[0][0]
             if before_commit is not None:
                 before_commit(con)
             con.unregister("b_raw")
-            if batch.bulk is not None:
-                con.unregister("b_bulk")
+            if quarantined:
+                con.unregister("b_q")
             # temp tables hold a batch's copies: drop them so memory does not carry over between batches
-            con.execute("DROP TABLE IF EXISTS _bulk_ev; DROP TABLE IF EXISTS _bulk_txt; DROP TABLE IF EXISTS _new")
+            con.execute("DROP TABLE IF EXISTS _new; DROP TABLE IF EXISTS _added; DROP TABLE IF EXISTS _added_q")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        return BatchResult(accepted=accepted, duplicate=batch.raw.num_rows + bulk_rows - accepted,
-                           quarantined=quarantined)
+        return BatchResult(accepted=accepted, duplicate=batch.raw.num_rows - accepted, quarantined=quarantined)
 
-    def _bulk_events(self, batch: Batch, run_id: str) -> tuple[int, int]:
-        """Normalise bytes-recognised records in SQL; malformed JSON among them is quarantined."""
+    def _quarantine(self, any_rows: bool, run_id: str) -> None:
+        """Store the batch's quarantine rows (``b_q``) not already stored, once each; they stay as
+        ``_added_q``."""
         con = self.con
-        con.register("b_bulk", batch.bulk)
-        con.execute("CREATE OR REPLACE TEMP TABLE _bulk_txt AS "
-                    "SELECT _seq, sha256, file, position, data, decode(data) AS txt FROM b_bulk")
-        con.execute("CREATE OR REPLACE TEMP VIEW bulk_json AS "
-                    "SELECT _seq, sha256, txt AS j FROM _bulk_txt WHERE json_valid(txt)")
+        if not any_rows:
+            con.execute("CREATE OR REPLACE TEMP TABLE _added_q AS SELECT * EXCLUDE (run_id) FROM quarantine "
+                        "LIMIT 0")
+            return
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _bulk_ev AS
-                SELECT * REPLACE (coalesce(?, source) AS source),
-                       substr(sha256('ev|' || coalesce(?, source) || '|' || event_id || '|' || sha256), 1, 32)
-                         AS raw_id
-                FROM ({batch.bulk_sql}) x""",
-            [batch.source_name, batch.source_name],
+            """CREATE OR REPLACE TEMP TABLE _added_q AS
+               SELECT * EXCLUDE (rn) FROM (
+                 SELECT *, row_number() OVER (PARTITION BY quarantine_id) AS rn FROM b_q
+               ) q
+               WHERE q.rn = 1 AND NOT EXISTS
+                 (SELECT 1 FROM quarantine x WHERE x.quarantine_id = q.quarantine_id)"""
         )
-        good = con.execute("SELECT count(*) FROM _bulk_ev").fetchall()[0][0]
-        con.execute(
-            """INSERT INTO quarantine
-               SELECT substr(sha256('bulk|' || ? || '|' || file || '|' || position || '|' || sha256), 1, 32),
-                      ?, file, position, 'malformed JSON', data, ?
-               FROM _bulk_txt t WHERE NOT json_valid(txt) AND NOT EXISTS (
-                 SELECT 1 FROM quarantine x WHERE x.quarantine_id =
-                   substr(sha256('bulk|' || ? || '|' || t.file || '|' || t.position || '|' || t.sha256), 1, 32))""",
-            [batch.bulk_source_type, batch.bulk_source_type, run_id, batch.bulk_source_type],
-        )
-        invalid = con.execute("SELECT count(*) FROM _bulk_txt WHERE NOT json_valid(txt)").fetchall()[0][0]
-        return good, invalid
+        con.execute("INSERT INTO quarantine SELECT *, ? FROM _added_q", [run_id])
 
     # ---------------------------------------------------------------- reads
 
