@@ -345,7 +345,7 @@ class Ingestor:
     def _own_db(self) -> duckdb.DuckDBPyConnection:
         """This thread's in-memory DuckDB (one thread of its own: the other core is the writer's)."""
         if self._db is None:
-            self._db = duckdb.connect(config={"threads": 1, "memory_limit": "256MB"})
+            self._db = duckdb.connect(config={"threads": 1, "memory_limit": "128MB"})
         return self._db
 
     def _normalise_bulk(self, bulk: pa.Table) -> tuple[pa.Table | None, pa.Table | None]:

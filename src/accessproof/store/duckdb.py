@@ -70,7 +70,7 @@ class DuckDBStore:
     # ---------------------------------------------------------------- writes
 
     @contextlib.contextmanager
-    def bulk_load(self, memory_limit: str = "256MB", checkpoint_threshold: str = "256MB") -> Iterator[None]:
+    def bulk_load(self, memory_limit: str = "128MB", checkpoint_threshold: str = "128MB") -> Iterator[None]:
         """Settings for a long ingest, restored afterwards. A small memory limit: DuckDB keeps every block
         it wrote cached up to the limit, so with the default a million-event ingest ends with a gigabyte
         resident that a hundred-thousand one does not. A large checkpoint threshold: each checkpoint
@@ -92,7 +92,7 @@ class DuckDBStore:
     def write_batch(self, batch: Batch, run_id: str,
                     before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> BatchResult:
         """Write one batch atomically. ``before_commit`` runs inside the transaction with ``_added`` (the
-        raw_records rows this batch added, without run_id, with the raw rows' ``_SEAL_COLUMNS`` if they
+        raw_records rows this batch added, without run_id and data, with the raw rows' ``_SEAL_COLUMNS`` if they
         have them) and ``_added_q`` (its new quarantine rows) in scope — ingest seals them there, so that
         records and their ledger entries commit together or not at all, and without reading back the
         tables they went into."""
@@ -110,9 +110,12 @@ class DuckDBStore:
             )
             names = [c for c, _ in TABLES["raw_records"][0] if c != "run_id"]
             carried = [c for c in _SEAL_COLUMNS if c in batch.raw.column_names]
-            con.execute(f"CREATE OR REPLACE TEMP TABLE _added AS SELECT {', '.join('b.' + c for c in names + carried)} "
-                        "FROM b_raw b JOIN _new n ON b.raw_id = n.raw_id AND b._seq = n._seq")
-            con.execute(f"INSERT INTO raw_records SELECT {', '.join(names)}, ? FROM _added", [run_id])
+            new_rows = "FROM b_raw b JOIN _new n ON b.raw_id = n.raw_id AND b._seq = n._seq"
+            con.execute(f"INSERT INTO raw_records SELECT {', '.join('b.' + c for c in names)}, ? {new_rows}",
+                        [run_id])
+            # what sealing reads, without the payloads (copying those again cost as much as storing them)
+            kept = [c for c in names if c != "data"] + carried
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _added AS SELECT {', '.join('b.' + c for c in kept)} {new_rows}")
             for attr, table in _CANONICAL.items():
                 tbl = getattr(batch, attr)
                 if tbl is None or tbl.num_rows == 0:
