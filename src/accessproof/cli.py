@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +19,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeE
 from rich.table import Table
 
 from accessproof import queries
-from accessproof.output import to_csv, to_jsonl
+from accessproof.output import Format, console, emit, fail, first_line, one_line_errors, plain, safe_text, say
 from accessproof.sources import REGISTRY, UnknownSource
 from accessproof.store import StoreError, open_store
 
@@ -31,24 +30,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True)  # progress bars only; messages go through accessproof.output
 
 StoreOpt = Annotated[
     str | None,
     typer.Option("--store", envvar="ACCESSPROOF_STORE", help="Store directory (default ./.accessproof)."),
 ]
-
-
-class Format(StrEnum):
-    table = "table"
-    jsonl = "jsonl"
-    csv = "csv"
-
-
-def fail(message: str, code: int = 2) -> None:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def _open(store: str | None, read_only: bool = False):
@@ -68,20 +55,6 @@ def _parse_when(value: str | None, what: str) -> datetime | None:
     except Reject as e:
         fail(str(e))
     return None
-
-
-def _emit(columns: list[str], rows: list[tuple], fmt: Format, title: str | None = None) -> None:
-    if fmt is Format.jsonl:
-        sys.stdout.write(to_jsonl(columns, rows))
-    elif fmt is Format.csv:
-        sys.stdout.write(to_csv(columns, rows))
-    else:
-        t = Table(title=title, show_lines=False)
-        for c in columns:
-            t.add_column(c, overflow="fold")
-        for r in rows:
-            t.add_row(*("" if v is None else str(v) for v in r))
-        console.print(t)
 
 
 @app.command()
@@ -109,8 +82,8 @@ def ingest(
                       console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
             task = bar.add_task(source_type, total=None, records=0)
 
-            def progress(file: str, done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total, description=Path(file).name)
+            def progress(file: str, done: int, total: int) -> None:  # a file name is data: never markup
+                bar.update(task, completed=done, total=total, description=escape(safe_text(Path(file).name)))
 
             def on_batch(summary) -> None:
                 bar.update(task, records=summary.read)
@@ -130,14 +103,15 @@ def ingest(
         for k in ("files", "read", "accepted", "duplicate", "quarantined"):
             t.add_row(k, f"{getattr(summary, k):,}")
         t.add_row("events/s", f"{summary.events_per_second:,.0f}")
-        console.print(t)
+        console().print(t)
         for e in summary.file_errors:
-            err.print(f"[yellow]file:[/yellow] {escape(e)}", highlight=False, soft_wrap=True)
+            say(e, label="file:", style="yellow", err=True)
         if summary.quarantined:
-            console.print(f"{summary.quarantined} record(s) set aside: see 'accessproof quarantine'.")
+            say(f"{summary.quarantined} record(s) set aside: see 'accessproof quarantine'.")
 
 
 @app.command()
+@one_line_errors
 def events(
     source: Annotated[str | None, typer.Option(help="Source instance or type, e.g. okta or aws:1234.")] = None,
     action: Annotated[str | None, typer.Option(help="Canonical action, e.g. entitlement.grant.")] = None,
@@ -153,10 +127,11 @@ def events(
     cols, rows = queries.events(s, source=source, action=action, subject=subject,
                                 since=_parse_when(since, "--since"), until=_parse_when(until, "--until"),
                                 limit=limit)
-    _emit(cols, rows, fmt, title="events")
+    emit(rows, fmt, cols, title="events")
 
 
 @app.command()
+@one_line_errors
 def sources(
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
     store: StoreOpt = None,
@@ -166,12 +141,12 @@ def sources(
     cols, rows = queries.source_quality(s)
     if fmt is Format.table:
         shown = [tuple(_pct(v) if c.endswith("_pct") else v for c, v in zip(cols, r, strict=True)) for r in rows]
-        _emit([c.removesuffix("_pct") for c in cols], shown, fmt, title="sources: evidence quality")
+        emit(shown, fmt, [c.removesuffix("_pct") for c in cols], title="sources: evidence quality")
         qcols, qrows = queries.quarantine_summary(s)
         if qrows:
-            _emit(qcols, qrows, fmt, title="quarantine by reason")
+            emit(qrows, fmt, qcols, title="quarantine by reason")
     else:
-        _emit(cols, rows, fmt)
+        emit(rows, fmt, cols)
 
 
 def _pct(v: float | None) -> str:
@@ -179,6 +154,7 @@ def _pct(v: float | None) -> str:
 
 
 @app.command()
+@one_line_errors
 def quarantine(
     source_type: Annotated[str | None, typer.Option("--source-type")] = None,
     limit: Annotated[int, typer.Option(help="At most this many rows (0 = all).")] = 100,
@@ -189,7 +165,7 @@ def quarantine(
     """Records set aside, with their position and the reason."""
     s = _open(store, read_only=True)
     cols, rows = queries.quarantined(s, source_type=source_type, limit=limit, with_data=show_data)
-    _emit(cols, rows, fmt, title="quarantine")
+    emit(rows, fmt, cols, title="quarantine")
 
 
 @app.command()
@@ -205,17 +181,17 @@ def simulate(
     from accessproof.demo.simulate import simulate as run_simulation
 
     try:
-        with console.status("simulating the company…"):
+        with console().status("simulating the company…"):
             summary = run_simulation(people, months, seed, out, noise_per_person_day=noise)
     except (ValueError, OSError) as e:
         fail(str(e))
-    t = Table(title=f"simulated {summary.people} people, {summary.months} months → {out}", show_header=True)
+    t = Table(title=plain(f"simulated {summary.people} people, {summary.months} months → {out}"), show_header=True)
     t.add_column("export")
     t.add_column("records", justify="right")
     for name, n in summary.files.items():
-        t.add_row(name, f"{n:,}")
-    console.print(t)
-    console.print("injected failures: " + ", ".join(f"{k} {v}" for k, v in summary.failures.items()))
+        t.add_row(plain(name), f"{n:,}")
+    console().print(t)
+    say("injected failures: " + ", ".join(f"{k} {v}" for k, v in summary.failures.items()))
 
 
 @app.command()
@@ -257,36 +233,37 @@ def demo(
     for c in ("feed", "read", "accepted", "duplicate", "quarantined"):
         t.add_column(c, justify="left" if c == "feed" else "right")
     for label, s in result.ingests:
-        t.add_row(label, f"{s.read:,}", f"{s.accepted:,}", f"{s.duplicate:,}", f"{s.quarantined:,}")
+        t.add_row(plain(label), f"{s.read:,}", f"{s.accepted:,}", f"{s.duplicate:,}", f"{s.quarantined:,}")
     tot = result.totals
     t.add_row("[bold]total[/bold]", *(f"[bold]{tot[k]:,}[/bold]" for k in ("read", "accepted", "duplicate",
                                                                            "quarantined")))
-    console.print(t)
+    out_ = console()
+    out_.print(t)
     link = result.summary.get("link")
     if link:
         links = link.get("links", {})
         explicit = sum(v for k, v in links.items() if k.startswith("explicit"))
         inferred = sum(v for k, v in links.items() if k.startswith("inferred"))
-        console.print(f"links: {explicit} explicit, {inferred} inferred; {link.get('unlinked_grants', 0)} grants "
+        say(f"links: {explicit} explicit, {inferred} inferred; {link.get('unlinked_grants', 0)} grants "
                       f"without approval; {link.get('late_removals', 0)} late and "
                       f"{link.get('missing_removals', 0)} missing removals")
     controls = result.summary.get("controls")
     if controls:
         c = controls["counts"]
-        console.print(f"controls: {controls['controls']} tested — {c.get('alarm', 0)} alarm, {c.get('ok', 0)} ok, "
+        say(f"controls: {controls['controls']} tested — {c.get('alarm', 0)} alarm, {c.get('ok', 0)} ok, "
                       f"{c.get('skip', 0)} skip, {c.get('error', 0)} error; every run sealed in the ledger")
     if score and scores:
         st = Table(title="findings vs ground truth", show_header=True)
         for col in ("control", "precision", "recall", "tp", "fp", "fn"):
             st.add_column(col, justify="left" if col == "control" else "right")
         for cid, v in sorted(scores.items()):
-            st.add_row(cid, f"{v['precision']:.2f}", f"{v['recall']:.2f}", str(v["tp"]), str(v["fp"]), str(v["fn"]))
-        console.print(st)
+            st.add_row(plain(cid), f"{v['precision']:.2f}", f"{v['recall']:.2f}", str(v["tp"]), str(v["fp"]), str(v["fn"]))
+        out_.print(st)
     report = result.summary.get("report")
     if report:
-        console.print(f"report: {report}")
-    console.print("steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.steps.items()))
-    console.print(f"store: {result.store_dir}  (try: accessproof --help, with --store {result.store_dir})")
+        say(f"report: {report}")
+    say("steps: " + ", ".join(f"{k} {v:.1f}s" for k, v in result.steps.items()))
+    say(f"store: {result.store_dir}  (try: accessproof --help, with --store {result.store_dir})")
 
 
 def _mount() -> None:
@@ -347,9 +324,8 @@ def main() -> None:
     except Exception as e:  # a bug must still not greet the user with a traceback
         if os.environ.get("ACCESSPROOF_DEBUG"):
             raise
-        first = (str(e).splitlines() or [""])[0][:300]
-        err.print(f"[red]error:[/red] {escape(type(e).__name__)}: {escape(first)} "
-                  "(set ACCESSPROOF_DEBUG=1 for details)", highlight=False, soft_wrap=True)
+        say(f"{type(e).__name__}: {first_line(e, '')[:300]} (set ACCESSPROOF_DEBUG=1 for details)",
+            label="error:", style="red", err=True)
         raise SystemExit(1) from None
 
 

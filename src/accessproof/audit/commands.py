@@ -8,42 +8,18 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import duckdb
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from accessproof.store import StoreError, open_store
+from accessproof.output import echo, one_line_errors
+from accessproof.store import open_store
 
 FORMATS = ("csv", "xlsx", "html", "json", "oscal")
-F = TypeVar("F", bound=Callable[..., Any])
-err = Console(stderr=True)
-
-
-def _one_line_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from accessproof.controls.engine import ControlError
-
-        try:
-            return fn(*args, **kwargs)
-        except (ControlError, StoreError, OSError, ValueError) as e:
-            first = (str(e).splitlines() or [type(e).__name__])[0]
-            err.print(f"[red]error:[/red] {escape(first)}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except duckdb.Error as e:
-            err.print(f"[red]error:[/red] database: {escape(str(e).splitlines()[0])}", highlight=False)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def render(store: Any, fmt: str, *, controls_dir: list[Path] | None = None, import_ap: str | None = None
@@ -82,7 +58,7 @@ def _write(path: Path, data: bytes) -> None:
         raise
 
 
-@_one_line_errors
+@one_line_errors
 def matrix_cmd(
     store: Annotated[str | None, typer.Option(
         "--store", envvar="ACCESSPROOF_STORE", help="Store directory (default ./.accessproof).")] = None,
@@ -113,7 +89,7 @@ def matrix_cmd(
         return
     _write(out, data)
     sm = m.summary
-    typer.echo(f"{fmt}: {sm['rows']} requirement × control rows ({sm['controls']} controls, "
+    echo(f"{fmt}: {sm['rows']} requirement × control rows ({sm['controls']} controls, "
                f"{sm['open_findings']} open findings, {sm['exceptions']} exceptions) → {out}")
 
 

@@ -10,10 +10,10 @@ from typing import Annotated
 
 import typer
 
-from accessproof.audit.commands import _one_line_errors, err, escape
+from accessproof.output import echo, fail, one_line_errors, say
 
 
-@_one_line_errors
+@one_line_errors
 def package_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="The package zip to write.")],
     control: Annotated[str | None, typer.Option(
@@ -40,8 +40,8 @@ def package_cmd(
     finally:
         s.close()
     for w in result.warnings:
-        err.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False, soft_wrap=True)
-    typer.echo(f"{result.path}: {result.items} items, {result.evidence} evidence records, {result.proofs} "
+        say(w, label="warning:", style="yellow", err=True)
+    echo(f"{result.path}: {result.items} items, {result.evidence} evidence records, {result.proofs} "
                f"inclusion proofs against tree size {result.tree_size}, {result.files} files, {result.bytes} bytes")
 
 
@@ -55,14 +55,13 @@ def verify_package_cmd(
     from accessproof.audit.verify_package import verify_package
 
     if not package.exists():
-        err.print(f"[red]error:[/red] {escape(str(package))}: no such file", highlight=False, soft_wrap=True)
-        raise typer.Exit(2)
-    report = verify_package(package, key)
+        fail(f"{package}: no such file")
+    report = verify_package(package, key)  # a forged package names what it likes: printed as plain text
     for w in report.warnings:
-        err.print(f"[yellow]warning:[/yellow] {escape(w)}", highlight=False, soft_wrap=True)
+        say(w, label="warning:", style="yellow", err=True)
     for f in report.failures:
-        err.print(f"[red]FAIL[/red] {escape(f)}", highlight=False, soft_wrap=True)
-    typer.echo(report.summary())
+        say(f, label="FAIL", style="red", err=True)
+    echo(report.summary())
     if not report.ok:
         raise typer.Exit(1)
 

@@ -10,24 +10,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from accessproof.audit.commands import _one_line_errors, _write
+from accessproof.audit.commands import _write
 from accessproof.ledger.entry import iso_utc
-from accessproof.output import to_csv, to_jsonl
+from accessproof.output import console, emit, one_line_errors, plain, say
 from accessproof.store import StoreError, open_store, store_location
 from accessproof.store.duckdb import DB_FILE
 
-console = Console()
 StoreOpt = Annotated[str | None, typer.Option(
     "--store", envvar="ACCESSPROOF_STORE", help="Store directory (default ./.accessproof).")]
 EVIDENCE_FORMATS = ("table", "jsonl", "csv")
 TABLE_LIMIT = 200
 
 
-@_one_line_errors
+@one_line_errors
 def sample_cmd(
     control: Annotated[str, typer.Option("--control", "-c", help="Control id (see 'accessproof controls list').")],
     period: Annotated[str, typer.Option(
@@ -58,23 +55,23 @@ def sample_cmd(
         sys.stdout.flush()
         return
     pop = smp.population
-    t = Table(title=f"sample of {control}: {smp.size} of {pop.count}, seed {smp.seed}", show_lines=False)
+    t = Table(title=plain(f"sample of {control}: {smp.size} of {pop.count}, seed {smp.seed}"), show_lines=False)
     for c in ("#", "key", "subject", "time", "summary", "raw records"):
         t.add_column(c, overflow="fold", justify="right" if c in ("#", "raw records") else "left")
     for n, item in enumerate(smp.items, 1):
-        t.add_row(str(n), escape(item.key), escape(item.subject or ""), iso_utc(item.time) if item.time else "",
-                  escape(item.summary), str(len(item.raw_ids)))
-    console.print(t)
+        t.add_row(str(n), plain(item.key), plain(item.subject), iso_utc(item.time) if item.time else "",
+                  plain(item.summary), str(len(item.raw_ids)))
+    console().print(t)
     frozen = "sealed" if smp.sealed_now else "already sealed"
-    console.print(f"population: {escape(pop.definition)}; {pop.count} items, digest {pop.digest[:16]}…, "
-                  f"{frozen} at ledger index {smp.ledger_index}", highlight=False)
-    console.print(f"size: {escape(smp.guidance)}", highlight=False)
-    console.print("draw: " + escape(smp.document()["method"]["algorithm"]), highlight=False)
+    say(f"population: {pop.definition}; {pop.count} items, digest {pop.digest[:16]}…, "
+        f"{frozen} at ledger index {smp.ledger_index}")
+    say(f"size: {smp.guidance}")
+    say("draw: " + smp.document()["method"]["algorithm"])
     if out is not None:
-        console.print(f"sample file: {escape(str(out))}", highlight=False)
+        say(f"sample file: {out}")
 
 
-@_one_line_errors
+@one_line_errors
 def evidence_cmd(
     control: Annotated[str | None, typer.Option(
         "--control", "-c", help="What evidences this control: its runs, populations, findings and tested rows.")] = None,
@@ -108,25 +105,17 @@ def evidence_cmd(
                            limit=cap or None)
     finally:
         s.close()
-    rows = [r.values() for r in ev.rows]
-    if fmt == "jsonl":
-        sys.stdout.write(to_jsonl(list(COLUMNS), rows))
+    if fmt != "table":
+        emit([r.values() for r in ev.rows], fmt, list(COLUMNS))
         return
-    if fmt == "csv":
-        sys.stdout.write(to_csv(list(COLUMNS), rows))
-        return
-    t = Table(title="sealed evidence", show_lines=False)
     shown = ("index", "type", "source", "kind", "subject", "time", "record_id", "payload", "why")
-    for c in shown:
-        t.add_column(c, overflow="fold", justify="right" if c == "index" else "left")
-    for r in ev.rows:
-        why = r.why if r.payload != "purged" else f"{r.why}; purged {r.purged_at} by {r.purged_by} (entry {r.purge_index})"
-        t.add_row(*(escape("" if v is None else str(v)) for v in (
-            r.index, r.type, r.source, r.kind, r.subject, r.time, r.record_id, r.payload, why)))
-    console.print(t)
+    rows = [(r.index, r.type, r.source, r.kind, r.subject, r.time, r.record_id, r.payload,
+             r.why if r.payload != "purged" else f"{r.why}; purged {r.purged_at} by {r.purged_by} "
+             f"(entry {r.purge_index})") for r in ev.rows]
+    emit(rows, fmt, shown, title="sealed evidence")
     who = f" for person {ev.person_id} ({len(ev.accounts)} accounts)" if ev.person_id else ""
     more = f"; showing the first {len(ev.rows)} (--limit 0 for all)" if ev.total > len(ev.rows) else ""
-    console.print(f"{ev.total} entries{who}, {ev.purged} shown purged{more}", highlight=False)
+    say(f"{ev.total} entries{who}, {ev.purged} shown purged{more}")
 
 
 def build_app() -> typer.Typer:

@@ -14,42 +14,32 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import orjson
 import typer
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
-from rich.text import Text
 
-from accessproof.audit.walkthrough import SCENARIOS, WalkthroughError, WalkthroughResult, list_walkthroughs
-from accessproof.ledger.ledger import LedgerError
+from accessproof.audit.walkthrough import SCENARIOS, WalkthroughResult, list_walkthroughs
+from accessproof.output import console, emit, one_line_errors, plain, say
 from accessproof.store import StoreError, open_store, store_location
 from accessproof.store.duckdb import DB_FILE
 
 Scenario = StrEnum("Scenario", {s: s for s in SCENARIOS})  # type: ignore[misc]
 
 
-def _fail(message: str) -> None:
-    first = (message.splitlines() or ["error"])[0]
-    Console(stderr=True).print(f"[red]error:[/red] {escape(first)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
 def _table(result: WalkthroughResult) -> Table:
-    t = Table(title=f"walkthrough {result.walkthrough_id} · seed {result.seed}", show_lines=False)
+    t = Table(title=plain(f"walkthrough {result.walkthrough_id} · seed {result.seed}"), show_lines=False)
     for c in ("scenario", "item", "check", "result", "broken link", "why"):
         t.add_column(c, overflow="fold")
     for item in result.items:
         for check in item.ordered_checks():
-            mark = Text("pass", style="green") if check.passed else Text("FAIL", style="bold red")
-            # log content is attacker-controlled: Text cells are never read as Rich markup
-            t.add_row(Text(item.scenario), Text(item.key), Text(check.check), mark,
-                      Text("" if check.passed else check.link), Text(check.reason))
+            mark = plain("pass", "green") if check.passed else plain("FAIL", "bold red")
+            # log content is attacker-controlled: plain cells are never read as Rich markup
+            t.add_row(plain(item.scenario), plain(item.key), plain(check.check), mark,
+                      plain("" if check.passed else check.link), plain(check.reason))
     return t
 
 
-def _print_list(console: Console, store: str | None, as_json: bool) -> None:
+def _print_list(store: str | None, as_json: bool) -> None:
     s = open_store(store, read_only=True)
     try:
         rows = list_walkthroughs(s)
@@ -59,18 +49,15 @@ def _print_list(console: Console, store: str | None, as_json: bool) -> None:
         sys.stdout.write(orjson.dumps(rows, default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
     if not rows:
-        console.print("no walkthrough has been sealed in this store")
+        say("no walkthrough has been sealed in this store")
         return
-    t = Table(title="sealed walkthroughs")
-    for c in ("walkthrough", "ledger index", "finished", "seed", "items", "failed checks"):
-        t.add_column(c, overflow="fold")
-    for r in rows:
-        failed = "payload purged" if r["payload"] == "purged" else ", ".join(r["failed"]) or "none"
-        t.add_row(Text(r["walkthrough_id"]), str(r["ledger_index"]), Text(str(r["finished"])),
-                  Text(str(r.get("seed", ""))), Text(", ".join(r.get("items") or [])), Text(failed))
-    console.print(t)
+    emit([(r["walkthrough_id"], r["ledger_index"], r["finished"], r.get("seed", ""), ", ".join(r.get("items") or []),
+           "payload purged" if r["payload"] == "purged" else ", ".join(r["failed"]) or "none") for r in rows],
+         "table", ("walkthrough", "ledger index", "finished", "seed", "items", "failed checks"),
+         title="sealed walkthroughs")
 
 
+@one_line_errors
 def walkthrough_cmd(
     store: Annotated[str | None, typer.Option(
         "--store", envvar="ACCESSPROOF_STORE", help="Store directory (default ./.accessproof).")] = None,
@@ -91,42 +78,32 @@ def walkthrough_cmd(
     """Follow one role change, supplier onboarding, contractor offboarding and emergency exception end to end:
     governance record, enforcement events and sealed archive must agree. Sealed in the ledger."""
     from accessproof.audit.walkthrough import run_walkthrough
-    from accessproof.controls.policy import PolicyError
-    from accessproof.linking.config import ConfigError
 
-    console = Console()  # made per call: it reads the terminal width (COLUMNS) now
+    if not str(store_location(store)).startswith(("postgresql://", "postgres://")) and \
+            not (Path(store_location(store)) / DB_FILE).exists():
+        raise StoreError(f"no store at {store_location(store)} (run 'accessproof ingest' or "
+                         "'accessproof demo' first)")
+    if list_:
+        _print_list(store, as_json)
+        return
+    s = open_store(store)
     try:
-        if not str(store_location(store)).startswith(("postgresql://", "postgres://")) and \
-                not (Path(store_location(store)) / DB_FILE).exists():
-            raise StoreError(f"no store at {store_location(store)} (run 'accessproof ingest' or "
-                             "'accessproof demo' first)")
-        if list_:
-            _print_list(console, store, as_json)
-            return
-        s = open_store(store)
-        try:
-            result = run_walkthrough(s, seed=seed, scenarios=[str(x) for x in scenario] if scenario else None,
-                                     item=item, policy=policy, relink=relink)
-        finally:
-            s.close()
-    except (WalkthroughError, StoreError, LedgerError, PolicyError, ConfigError, OSError) as e:
-        _fail(str(e))
-        return
-    except duckdb.Error as e:
-        _fail(f"database: {e}")
-        return
+        result = run_walkthrough(s, seed=seed, scenarios=[str(x) for x in scenario] if scenario else None,
+                                 item=item, policy=policy, relink=relink)
+    finally:
+        s.close()
     if as_json:
         sys.stdout.write(orjson.dumps(result.as_dict(), default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         if result.items:
-            console.print(_table(result))
+            console().print(_table(result))
         for scen, why in result.skipped.items():
-            console.print(Text(f"{scen}: skipped, {why}"))
+            say(f"{scen}: skipped, {why}")
         failed = sum(1 for i in result.items for c in i.checks if not c.passed)
         verdict = "all checks hold" if result.passed else (
             f"{failed} check(s) failed" if failed else "nothing could be walked")
         sealed = f"; sealed at ledger index {result.ledger_index}" if result.ledger_index is not None else ""
-        console.print(Text(f"{len(result.items)} item(s) walked, {verdict}{sealed}"))
+        say(f"{len(result.items)} item(s) walked, {verdict}{sealed}")
     if not result.passed:
         raise typer.Exit(1)
 

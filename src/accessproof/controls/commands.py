@@ -13,26 +13,19 @@ The lead mounts them on the main CLI::
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable
-from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-import duckdb
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from accessproof.controls.engine import ControlError, assess, load_catalogue, select_controls
+from accessproof.controls.engine import assess, load_catalogue, select_controls
 from accessproof.controls.findings import list_findings
-from accessproof.controls.policy import PolicyError, check_policy, load_policy
-from accessproof.output import to_csv, to_jsonl
-from accessproof.store import StoreError, open_store
+from accessproof.controls.policy import check_policy, load_policy
+from accessproof.output import emit, one_line_errors, say
+from accessproof.store import open_store
 
 controls_app = typer.Typer(help="Controls as code: the catalogue, assessments and findings.", no_args_is_help=True)
 policy_app = typer.Typer(help="Access policy as code.", no_args_is_help=True)
@@ -47,57 +40,11 @@ ControlsDirOpt = Annotated[
 PolicyOpt = Annotated[
     Path | None, typer.Option("--policy", envvar="ACCESSPROOF_POLICY", help="Access policy YAML (default: demo policy).")
 ]
-F = TypeVar("F", bound=Callable[..., Any])
-out = Console()
-err = Console(stderr=True)
-
-
 class Format(StrEnum):
     table = "table"
     jsonl = "jsonl"
     csv = "csv"
     json = "json"
-
-
-def _one_line_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (ControlError, PolicyError, StoreError, OSError, ValueError) as e:
-            err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except duckdb.Error as e:
-            err.print(f"[red]error:[/red] database: {escape(str(e).splitlines()[0])}", highlight=False)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _emit(columns: list[str], rows: list[dict[str, Any]], fmt: Format, title: str | None = None) -> None:
-    if fmt is Format.json:
-        sys.stdout.write(json.dumps(rows, default=str, indent=2) + "\n")
-    elif fmt is Format.jsonl:
-        sys.stdout.write(to_jsonl(columns, [tuple(r.get(c) for c in columns) for r in rows]))
-    elif fmt is Format.csv:
-        sys.stdout.write(to_csv(columns, [tuple(_cell(r.get(c)) for c in columns) for r in rows]))
-    else:
-        t = Table(title=title)
-        for c in columns:
-            t.add_column(c, overflow="fold")
-        for r in rows:
-            t.add_row(*(escape(str(_cell(r.get(c)))) for c in columns))
-        out.print(t)
-
-
-def _cell(v: Any) -> Any:
-    if v is None:
-        return ""
-    if isinstance(v, list | dict):
-        return json.dumps(v, default=str)
-    if isinstance(v, datetime):
-        return v.isoformat()
-    return v
 
 
 def _params(values: list[str] | None) -> dict[str, str]:
@@ -111,7 +58,7 @@ def _params(values: list[str] | None) -> dict[str, str]:
 
 
 @controls_app.command("list")
-@_one_line_errors
+@one_line_errors
 def list_cmd(
     select: Annotated[list[str] | None, typer.Option("--select", "-s", help="Ids, frameworks, tag:…")] = None,
     controls_dir: ControlsDirOpt = None,
@@ -123,11 +70,11 @@ def list_cmd(
              "frequency": c.frequency, "frameworks": " ".join(c.mappings()),
              "parameters": ", ".join(f"{k}={p.default}" for k, p in c.parameters.items())}
             for c in select_controls(cat, select)]
-    _emit(["id", "title", "severity", "layer", "stage", "frequency", "frameworks", "parameters"], rows, fmt,
+    emit(rows, fmt, ["id", "title", "severity", "layer", "stage", "frequency", "frameworks", "parameters"],
           title=f"{len(rows)} controls")
 
 
-@_one_line_errors
+@one_line_errors
 def assess_cmd(
     store: StoreOpt = None,
     select: Annotated[list[str] | None, typer.Option("--select", "-s", help=(
@@ -165,16 +112,16 @@ def assess_cmd(
     if fmt is Format.json:
         sys.stdout.write(json.dumps(a.to_dict(), default=str, indent=2) + "\n")
     else:
-        _emit(cols, a.runs, fmt, title=f"assessment {a.assessment_id} as of {a.as_of} (policy {a.policy_digest})")
+        emit(a.runs, fmt, cols, title=f"assessment {a.assessment_id} as of {a.as_of} (policy {a.policy_digest})")
     if fmt is Format.table:
         c = a.counts()
-        out.print(f"{len(a.runs)} controls in {a.seconds:.2f}s: {c['alarm']} alarm, {c['ok']} ok, {c['skip']} skip, "
+        say(f"{len(a.runs)} controls in {a.seconds:.2f}s: {c['alarm']} alarm, {c['ok']} ok, {c['skip']} skip, "
                   f"{c['info']} info, {c['error']} error")
     if a.errors:
         raise typer.Exit(1)
 
 
-@_one_line_errors
+@one_line_errors
 def findings_cmd(
     store: StoreOpt = None,
     control: Annotated[str | None, typer.Option("--control", "-c")] = None,
@@ -198,11 +145,11 @@ def findings_cmd(
             "exception_id", "first_seen", "last_seen", "evidence_ids"]
     if fmt is Format.table:
         cols = ["control_id", "state", "severity", "resource", "reason", "exception_id"]
-    _emit(cols, rows, fmt, title=f"{len(rows)} findings")
+    emit(rows, fmt, cols, title=f"{len(rows)} findings")
 
 
 @controls_app.command("score")
-@_one_line_errors
+@one_line_errors
 def score_cmd(
     ground_truth: Annotated[Path, typer.Argument(help="ground_truth.json of the demo simulator")],
     store: StoreOpt = None,
@@ -218,11 +165,11 @@ def score_cmd(
         s.close()
     rows = [{"control_id": k, **v, "classes": ", ".join(v["classes"]), "missed": ", ".join(v["missed"])}
             for k, v in res.items()]
-    _emit(["control_id", "classes", "precision", "recall", "tp", "fp", "fn", "missed"], rows, fmt)
+    emit(rows, fmt, ["control_id", "classes", "precision", "recall", "tp", "fp", "fn", "missed"])
 
 
 @policy_app.command("check")
-@_one_line_errors
+@one_line_errors
 def policy_check_cmd(
     policy: PolicyOpt = None,
     store: StoreOpt = None,
@@ -237,14 +184,14 @@ def policy_check_cmd(
         problems = check_policy(s, pol)
     finally:
         s.close()
-    _emit(["level", "kind", "item", "message"], problems, fmt,
+    emit(problems, fmt, ["level", "kind", "item", "message"],
           title=f"policy {pol.digest}: {len(problems)} problem(s)")
     if any(p["level"] == "error" or strict for p in problems):
         raise typer.Exit(1)
 
 
 @policy_app.command("show")
-@_one_line_errors
+@one_line_errors
 def policy_show_cmd(policy: PolicyOpt = None) -> None:
     """The policy's entitlements with class, defaults and conditions resolved, and its digest."""
     pol = load_policy(policy)
@@ -254,7 +201,7 @@ def policy_show_cmd(policy: PolicyOpt = None) -> None:
         rows.append({"id": e.id, "class": r.get("class"), "privileged": r.get("privileged", False),
                      "approvers": " + ".join(r.get("approvers") or []), "owner": r.get("system_owner") or "",
                      "conditions": json.dumps(r.get("conditions") or {}), "max_days": r.get("max_duration_days")})
-    _emit(["id", "class", "privileged", "approvers", "owner", "conditions", "max_days"], rows, Format.table,
+    emit(rows, Format.table, ["id", "class", "privileged", "approvers", "owner", "conditions", "max_days"],
           title=f"policy {pol.digest}")
 
 

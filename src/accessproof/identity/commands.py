@@ -10,17 +10,8 @@ from typing import Annotated
 import orjson
 import typer
 
-from accessproof.linking.commands import (
-    ConfigOpt,
-    Format,
-    FormatOpt,
-    LimitOpt,
-    StoreOpt,
-    config_of,
-    emit,
-    one_line_errors,
-    open_for,
-)
+from accessproof.linking.commands import ConfigOpt, FormatOpt, LimitOpt, StoreOpt, config_of, open_for
+from accessproof.output import Format, emit, one_line_errors
 
 identity_app = typer.Typer(help="Accounts → persons, with the basis of each match; orphans and conflicts.",
                            no_args_is_help=True)
@@ -62,7 +53,7 @@ def list_cmd(store: StoreOpt = None, system: Annotated[str | None, typer.Option(
     finally:
         s.close()
     cols = ["system", "account_id", "name", "kind", "person_id", "basis", "confidence", "owner", "status"]
-    emit(rows, fmt, cols if fmt is Format.table else None, "identities", limit)
+    emit(rows, fmt, cols if fmt is Format.table else None, "identities", limit=limit)
 
 
 @identity_app.command("orphans")
@@ -77,7 +68,7 @@ def orphans_cmd(store: StoreOpt = None, fmt: FormatOpt = Format.table, limit: Li
     finally:
         s.close()
     cols = ["system", "account_id", "name", "orphan_kind", "person_id", "reason", "last_seen"]
-    emit(rows, fmt, cols if fmt is Format.table else None, "orphan accounts", limit)
+    emit(rows, fmt, cols if fmt is Format.table else None, "orphan accounts", limit=limit)
 
 
 @identity_app.command("ownerless")
@@ -92,7 +83,7 @@ def ownerless_cmd(store: StoreOpt = None, fmt: FormatOpt = Format.table, limit: 
     finally:
         s.close()
     cols = ["system", "account_id", "name", "owner", "status", "reason"]
-    emit(rows, fmt, cols if fmt is Format.table else None, "service accounts without an owner", limit)
+    emit(rows, fmt, cols if fmt is Format.table else None, "service accounts without an owner", limit=limit)
 
 
 @identity_app.command("conflicts")
@@ -109,4 +100,4 @@ def conflicts_cmd(store: StoreOpt = None, fmt: FormatOpt = Format.table, limit: 
     rows = [{"system": g["system"], "account_id": g["account_id"], "status": g["status"],
              "person_id": c["person_id"], "rule": c["rule"], "basis": c["basis"], "handle": c["handle"],
              "reason": g["reason"]} for g in groups for c in g["candidates"]]
-    emit(rows, fmt, None, "identity conflicts", limit)
+    emit(rows, fmt, None, "identity conflicts", limit=limit)

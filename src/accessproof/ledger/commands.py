@@ -8,23 +8,19 @@ Every failure is one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import base64
-import functools
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-import duckdb
 import typer
 
 from accessproof.ledger.api import compact_store, init_store, open_ledger, parse_verifier_arg
-from accessproof.ledger.entry import EntryError
 from accessproof.ledger.ledger import Ledger, LedgerError
 from accessproof.ledger.merkle import leaf_hash
-from accessproof.ledger.note import NoteError
 from accessproof.ledger.retention import add_hold, list_holds, purge, release_hold
 from accessproof.ledger.verify import verify_ledger
+from accessproof.output import echo, one_line_errors
 
 ledger_app = typer.Typer(help="Tamper-evident ledger: keys, checkpoints and proofs.", no_args_is_help=True)
 retention_app = typer.Typer(
@@ -40,27 +36,6 @@ StoreOpt = Annotated[
     ),
 ]
 DEFAULT_STORE = ".accessproof"
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _one_line_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (LedgerError, EntryError, NoteError, OSError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        except duckdb.Error as exc:
-            typer.echo(f"error: database: {str(exc).splitlines()[0]}", err=True)
-            raise typer.Exit(2) from None
-        except Exception as exc:
-            if not type(exc).__module__.startswith("psycopg"):  # PostgreSQL's errors, without importing it
-                raise
-            typer.echo(f"error: database: {(str(exc).strip().splitlines() or [''])[0]}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _open(store: str) -> Ledger:
@@ -81,7 +56,7 @@ def _time(value: str | None) -> datetime | None:
 # -- top level --------------------------------------------------------------------------------------------
 
 
-@_one_line_errors
+@one_line_errors
 def init_cmd(store: StoreOpt = DEFAULT_STORE) -> None:
     """Create the store's ledger and its signing key (mode 0600); print the verifier key to keep elsewhere."""
     led, verifier = init_store(store)
@@ -89,7 +64,7 @@ def init_cmd(store: StoreOpt = DEFAULT_STORE) -> None:
     typer.echo(str(verifier))
 
 
-@_one_line_errors
+@one_line_errors
 def verify_cmd(
     store: StoreOpt = DEFAULT_STORE,
     against: Annotated[
@@ -105,11 +80,11 @@ def verify_cmd(
         verifiers = [parse_verifier_arg(key)] if key else None
         report = verify_ledger(led, payloads=led.payloads, against=note, verifiers=verifiers)
     if report.ok:
-        typer.echo(report.summary())
+        echo(report.summary())
         return
-    typer.echo(report.summary(), err=True)
-    for problem in report.problems[:20]:
-        typer.echo(f"  {problem}", err=True)
+    echo(report.summary(), err=True)
+    for problem in report.problems[:20]:  # a problem may quote the tampered data: shown as plain text
+        echo(f"  {problem}", err=True)
     raise typer.Exit(1)
 
 
@@ -117,7 +92,7 @@ def verify_cmd(
 
 
 @ledger_app.command("key")
-@_one_line_errors
+@one_line_errors
 def key_cmd(store: StoreOpt = DEFAULT_STORE) -> None:
     """Print the verifier key."""
     with _open(store) as led:
@@ -127,7 +102,7 @@ def key_cmd(store: StoreOpt = DEFAULT_STORE) -> None:
 
 
 @ledger_app.command("checkpoint")
-@_one_line_errors
+@one_line_errors
 def checkpoint_cmd(
     store: StoreOpt = DEFAULT_STORE,
     out: Annotated[Path | None, typer.Option("--out", help="Also write the signed checkpoint here.")] = None,
@@ -152,7 +127,7 @@ def _resolve(led: Ledger, ref: str, record_type: str | None) -> int:
 
 
 @ledger_app.command("proof")
-@_one_line_errors
+@one_line_errors
 def proof_cmd(
     record: Annotated[str, typer.Argument(help="Ledger index, or a record id.")],
     store: StoreOpt = DEFAULT_STORE,
@@ -198,7 +173,7 @@ def proof_cmd(
 
 
 @ledger_app.command("consistency")
-@_one_line_errors
+@one_line_errors
 def consistency_cmd(
     old_size: Annotated[int, typer.Argument(help="The earlier tree size.")],
     new_size: Annotated[int | None, typer.Argument(help="The later tree size (default: current).")] = None,
@@ -227,7 +202,7 @@ def consistency_cmd(
 
 
 @retention_app.command("purge")
-@_one_line_errors
+@one_line_errors
 def purge_cmd(
     store: StoreOpt = DEFAULT_STORE,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would go; change nothing.")] = False,
@@ -244,14 +219,14 @@ def purge_cmd(
     verb = "would purge" if dry_run else "purged"
     typer.echo(f"{verb} {len(report.purge)} payloads as of {report.now}; {len(report.held)} kept under hold")
     for ref in report.purge[:20]:
-        typer.echo(f"  {ref.idx} {ref.record_type} {ref.record_id}")
+        echo(f"  {ref.idx} {ref.record_type} {ref.record_id}")
     if not dry_run and report.purge:
         compact_store(store)  # the database keeps freed bytes: rewrite so they are gone
         typer.echo(f"purge manifest sealed at index {report.manifest_index}; database compacted")
 
 
 @hold_app.command("add")
-@_one_line_errors
+@one_line_errors
 def hold_add_cmd(
     reason: Annotated[str, typer.Option("--reason", help="Why (case, matter, request).")],
     by: Annotated[str, typer.Option("--by", help="Who sets the hold.")],
@@ -276,11 +251,11 @@ def hold_add_cmd(
             time_from=_time(time_from),
             time_to=_time(time_to),
         )
-    typer.echo(hold.describe())
+    echo(hold.describe())
 
 
 @hold_app.command("list")
-@_one_line_errors
+@one_line_errors
 def hold_list_cmd(
     store: StoreOpt = DEFAULT_STORE,
     all_: Annotated[bool, typer.Option("--all", help="Include released holds.")] = False,
@@ -296,11 +271,11 @@ def hold_list_cmd(
             if h.released
             else ""
         )
-        typer.echo(h.describe() + released)
+        echo(h.describe() + released)
 
 
 @hold_app.command("release")
-@_one_line_errors
+@one_line_errors
 def hold_release_cmd(
     hold_id: Annotated[str, typer.Argument(help="The hold to release.")],
     reason: Annotated[str, typer.Option("--reason", help="Why it ends.")],
@@ -310,7 +285,7 @@ def hold_release_cmd(
     """Release a hold (sealed in the ledger); its records become purgeable once expired."""
     with _open(store) as led:
         idx = release_hold(led, hold_id, reason=reason, by=by)
-    typer.echo(f"released {hold_id} (ledger index {idx})")
+    echo(f"released {hold_id} (ledger index {idx})")
 
 
 def build_app() -> typer.Typer:

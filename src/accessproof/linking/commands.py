@@ -12,19 +12,14 @@ line on stderr and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
-import functools
-import sys
-from collections.abc import Callable
-from enum import StrEnum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-import duckdb
 import orjson
 import typer
 
-from accessproof.linking.config import Config, ConfigError, load_config
-from accessproof.output import to_csv, to_jsonl
-from accessproof.store import StoreError, open_store
+from accessproof.linking.config import Config, load_config
+from accessproof.output import Format, emit, one_line_errors
+from accessproof.store import open_store
 
 link_app = typer.Typer(help="Link approvals to the events that executed them; removals to their triggers.",
                        no_args_is_help=True)
@@ -38,32 +33,8 @@ ConfigOpt = Annotated[
     typer.Option("--config", envvar="ACCESSPROOF_LINKING", help="Site linking/identity rules (YAML) merged "
                  "over the defaults."),
 ]
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class Format(StrEnum):
-    table = "table"
-    jsonl = "jsonl"
-    csv = "csv"
-
-
 FormatOpt = Annotated[Format, typer.Option("--format", help="table, jsonl or csv.")]
 LimitOpt = Annotated[int, typer.Option(help="Rows at most (0: all).")]
-
-
-def one_line_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (StoreError, ConfigError, OSError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
-        except duckdb.Error as exc:
-            typer.echo(f"error: database: {str(exc).splitlines()[0]}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def open_for(store: str | None, read_only: bool = False):
@@ -72,31 +43,6 @@ def open_for(store: str | None, read_only: bool = False):
 
 def config_of(path: str | None) -> Config:
     return load_config(path)
-
-
-def emit(rows: list[dict[str, Any]], fmt: Format, columns: list[str] | None = None, title: str | None = None,
-         limit: int = 0) -> None:
-    """Rows as a Rich table, JSON Lines or CSV (formula-safe)."""
-    if limit:
-        rows = rows[:limit]
-    cols = columns or (list(rows[0]) if rows else [])
-    tuples = [tuple(r.get(c) for c in cols) for r in rows]
-    if fmt is Format.jsonl:
-        sys.stdout.write(to_jsonl(cols, tuples))
-    elif fmt is Format.csv:
-        sys.stdout.write(to_csv(cols, tuples))
-    else:
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table(title=title)
-        for c in cols:
-            t.add_column(c, overflow="fold")
-        for r in tuples:
-            t.add_row(*("" if v is None else str(v) for v in r))
-        Console().print(t)
-        if not rows:
-            typer.echo("(none)")
 
 
 @link_app.command("run")
@@ -138,7 +84,7 @@ def list_cmd(store: StoreOpt = None, person: Annotated[str | None, typer.Option(
         rows = links(s, event_id=event, record_id=record, person=person, basis=basis, status=status)
     finally:
         s.close()
-    emit(rows, fmt, LINK_COLUMNS if fmt is Format.table else None, "links", limit)
+    emit(rows, fmt, LINK_COLUMNS if fmt is Format.table else None, "links", limit=limit)
 
 
 @link_app.command("unlinked")
@@ -154,7 +100,7 @@ def unlinked_cmd(store: StoreOpt = None, fmt: FormatOpt = Format.table, limit: L
         s.close()
     cols = ["event_time", "system", "account_id", "person_id", "vendor_action", "entitlement", "reason_code",
             "reason", "event_id"]
-    emit(rows, fmt, cols if fmt is Format.table else None, "unlinked grants", limit)
+    emit(rows, fmt, cols if fmt is Format.table else None, "unlinked grants", limit=limit)
 
 
 @link_app.command("unexecuted")
@@ -171,7 +117,7 @@ def unexecuted_cmd(store: StoreOpt = None,
     finally:
         s.close()
     cols = ["record_id", "system", "kind", "subject", "person_id", "scope", "decision_time", "status", "reason"]
-    emit(rows, fmt, cols if fmt is Format.table else None, "approved, never executed", limit)
+    emit(rows, fmt, cols if fmt is Format.table else None, "approved, never executed", limit=limit)
 
 
 @link_app.command("removals")
@@ -200,7 +146,7 @@ def removals_cmd(store: StoreOpt = None, person: Annotated[str | None, typer.Opt
                     "due_at", "removed_at", "latency_hours", "status", "removal_event_id"]
     finally:
         s.close()
-    emit(rows, fmt, cols if fmt is Format.table else None, "removals", limit)
+    emit(rows, fmt, cols if fmt is Format.table else None, "removals", limit=limit)
 
 
 @one_line_errors
@@ -228,7 +174,7 @@ def access_cmd(at: Annotated[str, typer.Option("--at", help="Point in time (ISO 
         s.close()
     cols = ["person_id", "system", "account_id", "entitlement_type", "entitlement", "granted_at", "start_known",
             "grant_event_id"]
-    emit(rows, fmt, cols if fmt is Format.table else None, f"access at {when.isoformat()}", limit)
+    emit(rows, fmt, cols if fmt is Format.table else None, f"access at {when.isoformat()}", limit=limit)
 
 
 @one_line_errors

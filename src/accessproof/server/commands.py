@@ -10,8 +10,6 @@ Every failure is one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import getpass
-import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,12 +17,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from accessproof.linking.commands import Format, one_line_errors
-from accessproof.output import cell, to_csv, to_jsonl
+from accessproof.output import Format, echo, emit, one_line_errors
 from accessproof.server import config as server_config
 from accessproof.server import outbox as O
 from accessproof.server import scheduler as S
@@ -40,7 +34,6 @@ StoreOpt = Annotated[
     str | None, typer.Option("--store", envvar="ACCESSPROOF_STORE", help="Store directory (default ./.accessproof).")
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", help="table, jsonl or csv.")]
-out = Console()
 
 
 @contextmanager
@@ -57,28 +50,6 @@ def _by() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
         return "cli"
-
-
-def _show(rows: list[dict[str, Any]], fmt: Format, columns: list[str], title: str | None = None) -> None:
-    """Rows as a Rich table (markup in values escaped), JSON Lines or formula-safe CSV."""
-    tuples = [tuple(r.get(c) for c in columns) for r in rows]
-    if fmt is Format.jsonl:
-        sys.stdout.write(to_jsonl(columns, tuples))
-    elif fmt is Format.csv:
-        sys.stdout.write(to_csv(columns, tuples))
-    else:
-        t = Table(title=title)
-        for c in columns:
-            t.add_column(c, overflow="fold")
-        for row in tuples:
-            t.add_row(*(escape(str(_text(v))) for v in row))
-        out.print(t)
-
-
-def _text(v: Any) -> Any:
-    if isinstance(v, list | dict):
-        return json.dumps(v, default=str)
-    return cell(v) if isinstance(v, datetime) or v is None else v
 
 
 def _params(values: list[str] | None) -> dict[str, Any]:
@@ -104,7 +75,7 @@ def schedule_list(store: StoreOpt = None, fmt: FormatOpt = Format.table) -> None
             nxt = sch.trigger().get_next_fire_time(None, datetime.now().astimezone())
             rows.append({**sch.as_dict(), "next": nxt, "last_status": last[0]["status"] if last else None,
                          "last_scheduled_for": last[0]["scheduled_for"] if last else None})
-    _show(rows, fmt, ["name", "kind", "cron", "timezone", "select", "params", "grace_seconds", "exception_days",
+    emit(rows, fmt, ["name", "kind", "cron", "timezone", "select", "params", "grace_seconds", "exception_days",
                       "next", "last_scheduled_for", "last_status"], title=f"{len(rows)} schedules")
 
 
@@ -159,7 +130,7 @@ def schedule_runs_cmd(
     """Runs of the schedules, newest first, missed ones included."""
     with _opened(store) as s:
         rows = S.schedule_runs(s, name=name, status=status, limit=limit or None)
-    _show(rows, fmt, ["schedule", "kind", "scheduled_for", "status", "started", "finished", "result_id",
+    emit(rows, fmt, ["schedule", "kind", "scheduled_for", "status", "started", "finished", "result_id",
                       "ledger_index", "message"], title=f"{len(rows)} runs")
 
 
@@ -174,9 +145,9 @@ def schedule_run_due(
         report = S.run_due(s)
         sent = O.deliver_due(s) if deliver else None
     for r in report.missed:
-        typer.echo(f"missed  {r['schedule']} {r['scheduled_for'].isoformat()}: {r['message']}")
+        echo(f"missed  {r['schedule']} {r['scheduled_for'].isoformat()}: {r['message']}")
     for r in report.ran:
-        typer.echo(f"{r['status']:<9} {r['schedule']} {r['scheduled_for'].isoformat()}: {r['message']} "
+        echo(f"{r['status']:<9} {r['schedule']} {r['scheduled_for'].isoformat()}: {r['message']} "
                    f"(sealed at {r['ledger_index']})")
     if not report.missed and not report.ran:
         typer.echo("nothing due")
@@ -216,7 +187,7 @@ def outbox_list(
             "next_attempt"]
     if fmt is not Format.table:
         cols.append("data")
-    _show(rows, fmt, cols, title=", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no events")
+    emit(rows, fmt, cols, title=", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "no events")
 
 
 @outbox_app.command("deliver")
@@ -237,7 +208,7 @@ def outbox_attempts(event_id: str, store: StoreOpt = None, fmt: FormatOpt = Form
     """Every attempt to deliver one event."""
     with _opened(store) as s:
         rows = O.attempts(s, event_id)
-    _show(rows, fmt, ["endpoint", "attempt", "attempted", "status_code", "outcome", "seconds", "error"],
+    emit(rows, fmt, ["endpoint", "attempt", "attempted", "status_code", "outcome", "seconds", "error"],
           title=f"{len(rows)} attempts of {event_id}")
 
 
@@ -284,7 +255,7 @@ def endpoint_list(store: StoreOpt = None, fmt: FormatOpt = Format.table) -> None
     """Endpoints (secrets never shown)."""
     with _opened(store) as s:
         rows = [e.describe() for e in O.endpoints(s)]
-    _show(rows, fmt, ["name", "url", "mode", "secret", "types", "max_attempts", "enabled"],
+    emit(rows, fmt, ["name", "url", "mode", "secret", "types", "max_attempts", "enabled"],
           title=f"{len(rows)} endpoints")
 
 
@@ -321,5 +292,5 @@ def retest_cmd(
             changes = result.changes
         else:
             changes = retest.retest_subject(s, subject or "", "cli", controls=control)
-    _show([c.as_dict() for c in changes], fmt, ["change", "control_id", "resource", "before", "after", "reason"],
+    emit([c.as_dict() for c in changes], fmt, ["change", "control_id", "resource", "before", "after", "reason"],
           title=f"{len(changes)} finding changes")
