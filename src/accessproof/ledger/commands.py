@@ -18,7 +18,7 @@ import typer
 from accessproof.ledger.api import compact_store, init_store, open_ledger, parse_verifier_arg
 from accessproof.ledger.ledger import Ledger, LedgerError
 from accessproof.ledger.merkle import leaf_hash
-from accessproof.ledger.retention import add_hold, list_holds, purge, release_hold
+from accessproof.ledger.retention import add_hold, list_holds, purge, release_hold, subject_coverage
 from accessproof.ledger.verify import verify_ledger
 from accessproof.output import echo, one_line_errors
 
@@ -218,6 +218,10 @@ def purge_cmd(
         report = purge(led, led.payloads, now=_time(now), dry_run=dry_run, by=by)
     verb = "would purge" if dry_run else "purged"
     typer.echo(f"{verb} {len(report.purge)} payloads as of {report.now}; {len(report.held)} kept under hold")
+    for hold_id in sorted({*report.held_by, *report.coverage}):  # what each hold kept; a subject's records
+        covers = report.coverage.get(hold_id)
+        about = f"; subject {covers.subject} {covers.describe()}" if covers else ""
+        echo(f"  {hold_id}: kept {report.held_by.get(hold_id, 0)} expired{about}")
     for ref in report.purge[:20]:
         echo(f"  {ref.idx} {ref.record_type} {ref.record_id}")
     if not dry_run and report.purge:
@@ -263,6 +267,7 @@ def hold_list_cmd(
     """List holds."""
     with _open(store) as led:
         holds = list_holds(led, include_released=all_)
+        covers = subject_coverage(led, [h for h in holds if h.released is None])
     if not holds:
         typer.echo("no holds")
     for h in holds:
@@ -272,6 +277,8 @@ def hold_list_cmd(
             else ""
         )
         echo(h.describe() + released)
+        if h.hold_id in covers:
+            echo(f"  {covers[h.hold_id].describe()}")
 
 
 @hold_app.command("release")
