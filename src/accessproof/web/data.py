@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from accessproof.audit.matrix import FRAMEWORK_NAMES, NOT_RUN, Matrix, build_matrix
+from accessproof.linking.sql import table_exists
 from accessproof.store.base import Store
 
 #: the frameworks the overview always shows, in this order (others follow when controls map to them)
@@ -22,11 +23,6 @@ HEADLINE_FRAMEWORKS = ("soc2", "iso27001_2022", "nist_800_53_r5", "cfr_part11", 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 AGE_BUCKETS = (("< 7 days", 7), ("7–30 days", 30), ("30–90 days", 90), ("> 90 days", None))
 EXPIRING_DAYS = 30
-
-
-def table_exists(store: Store, name: str) -> bool:
-    rows = store.query("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])
-    return bool(rows and rows[0][0])
 
 
 def utc(v: Any) -> datetime | None:

@@ -1,6 +1,6 @@
 """Evidence for the finding, person and search pages: chains, raw records as ingested, inclusion proofs.
 
-A finding's chain is the one the demo report draws (``demo.report`` builds it from the finding's evidence
+A finding's chain is the one the demo report draws (``lifecycle.evidence_chains`` builds it from the finding's evidence
 ids: governance record → approval → enforcement events → removal, with the link basis); here each link
 also gets its raw record as it was ingested and an RFC 9162 inclusion proof against the latest signed
 checkpoint, checked on the server before it is shown (``ledger.merkle.verify_inclusion``).
@@ -13,6 +13,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from accessproof.lifecycle import IN_LIST, evidence_chains, timeline_legend_svg
+from accessproof.lifecycle import timeline_svg as draw_timeline
 from accessproof.store.base import Store
 from accessproof.web.data import table_exists, utc
 
@@ -37,9 +39,7 @@ def finding(store: Store, finding_id: str) -> dict[str, Any] | None:
 
 def chain(store: Store, f: dict[str, Any]) -> list[dict[str, Any]]:
     """The finding's evidence chain in time order, each node with its raw record and inclusion proof."""
-    from accessproof.demo.report import _chains  # the chain builder the report uses (one implementation)
-
-    nodes = _chains(store, [f]).get(f["finding_id"], [])
+    nodes = evidence_chains(store, [f]).get(f["finding_id"], [])
     raws = raw_records(store, [n["raw_id"] for n in nodes if n.get("raw_id")])
     proofs = inclusion_proofs(store, [n["raw_id"] for n in nodes if n.get("raw_id")])
     for n in nodes:
@@ -57,9 +57,9 @@ def raw_records(store: Store, raw_ids: list[str]) -> dict[str, dict[str, Any]]:
     if not ids:
         return {}
     out = {}
-    for r in store.query_dicts("""
+    for r in store.query_dicts(f"""
         SELECT raw_id, source_type, source, file, position, sha256, record_type, record_time, data
-        FROM raw_records WHERE raw_id IN (SELECT unnest(?))""", [ids]):
+        FROM raw_records WHERE raw_id IN {IN_LIST}""", [ids]):
         data = bytes(r.pop("data") or b"")
         r["size"] = len(data)
         r["text"] = _pretty(data[:RAW_PREVIEW_BYTES])
@@ -188,7 +188,6 @@ def person(store: Store, person_id: str, at: datetime | None) -> dict[str, Any] 
 def timeline_svg(store: Store, p: dict[str, Any]) -> str:
     """The report's lifecycle graphic (governance lanes above identity systems), HTML-escaped inside."""
     from accessproof.audit.matrix import workflow_systems
-    from accessproof.demo.report import _legend_svg, _timeline_svg
 
     times = [utc(s["time"]) for s in p["steps"] if s.get("time")]
     times = [t for t in times if t is not None]
@@ -199,7 +198,7 @@ def timeline_svg(store: Store, p: dict[str, Any]) -> str:
     start = start.replace(hour=0, minute=0, second=0, microsecond=0)
     tl = {"steps": p["steps"], "intervals": p["intervals"], "triggers": p["triggers"], "missing": p["missing"],
           "person": p["person"]}
-    return _legend_svg() + _timeline_svg(tl, start, end, workflow_systems(store))
+    return timeline_legend_svg() + draw_timeline(tl, start, end, workflow_systems(store))
 
 
 # ---------------------------------------------------------------- evidence search
@@ -224,9 +223,9 @@ def search(store: Store, *, control: str | None, system: str | None, subject: st
     at = cols.index("event_id")
     wanted = set(ids)
     events = [dict(zip(cols, r, strict=True)) for r in rows if r[at] in wanted][:limit]
-    records = store.query_dicts("""
+    records = store.query_dicts(f"""
         SELECT record_id, raw_id, system, kind, subject, scope, status, decision,
                coalesce(decided, opened, effective) AS time
-        FROM wf_current WHERE record_id IN (SELECT unnest(?)) OR raw_id IN (SELECT unnest(?))
+        FROM wf_current WHERE record_id IN {IN_LIST} OR raw_id IN {IN_LIST}
         ORDER BY time NULLS LAST, record_id""", [ids, ids]) if table_exists(store, "wf_current") else []
     return {"events": events, "records": records[:limit]}

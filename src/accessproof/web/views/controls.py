@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from accessproof.api.auth import Principal
 from accessproof.api.deps import using_store
+from accessproof.lifecycle import IN_LIST
 from accessproof.web import charts, data, evidence
 from accessproof.web.pages import NotFound, back, check_csrf, reader, render, runner, with_store
 
@@ -120,8 +121,8 @@ def findings(request: Request, state: str = "open", control: str = "", severity:
 def _names(store: Any, ids: list[str]) -> dict[str, str]:
     if not ids or not data.table_exists(store, "persons_current"):
         return {}
-    return dict(store.query("SELECT person_id, display_name FROM persons_current WHERE person_id IN "
-                            "(SELECT unnest(?))", [ids]))
+    return dict(store.query(f"SELECT person_id, display_name FROM persons_current WHERE person_id IN {IN_LIST}",
+                            [ids]))
 
 
 @router.get("/findings/{finding_id}", response_class=HTMLResponse)
