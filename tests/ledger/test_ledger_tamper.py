@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 
 from accessproof.ledger import Ledger, make_entry, verify_ledger
+from accessproof.ledger import verify as verify_module
 from accessproof.ledger.merkle import leaf_hashes
 from accessproof.ledger.note import Signer
 from accessproof.ledger.tiles import Edge
@@ -37,11 +40,15 @@ def _sql(led: Ledger, sql: str, params: list | None = None) -> list[tuple]:
 def _verify(led: Ledger, **kw):
     report = verify_ledger(led, payloads=led.payloads, **kw)
     assert not report.ok
-    for db_hashing in (True, False):  # leaves hashed by the database or in Python: the same findings
-        for payloads in (led.payloads, None):
-            other = verify_ledger(led, payloads=payloads, db_hashing=db_hashing, **kw)
-            tree = [p for p in report.problems if p.kind not in ("payload", "unsealed")]
-            assert [p for p in other.problems if p.kind not in ("payload", "unsealed")] == tree
+    tree = [p for p in report.problems if p.kind not in ("payload", "unsealed")]
+    # leaves hashed by the database, in Python, or both at once (each taking chunks from one end), in one
+    # chunk or in several read ahead: the same findings
+    for small in (False, True):
+        with patch.multiple(verify_module, CHUNK=256, FIRST_CHUNK=256) if small else nullcontext():
+            for db_hashing in (True, False, None):
+                for payloads in (led.payloads, None):
+                    other = verify_ledger(led, payloads=payloads, db_hashing=db_hashing, **kw)
+                    assert [p for p in other.problems if p.kind not in ("payload", "unsealed")] == tree
     return report
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from accessproof.ledger.storage import CheckpointRow, EntryIndex
 
@@ -138,6 +139,21 @@ class DuckDBLedgerStorage:
             order = sorted(range(len(idxs)), key=idxs.__getitem__)
             idxs, entries = [idxs[i] for i in order], [entries[i] for i in order]
         return idxs, entries
+
+    def entries_arrow(self, start: int, end: int) -> pa.Array | None:
+        """Entries [start, end) as one Arrow binary array in idx order, without a Python object per entry;
+        None unless exactly those indexes are stored, once each (``read_entries`` then shows the gap)."""
+        table = self.conn.sql(
+            f"SELECT idx, entry FROM ledger_entries WHERE idx >= {int(start)} AND idx < {int(end)}"
+        ).to_arrow_table()
+        if table.num_rows != end - start:
+            return None
+        if not _consecutive(table.column(0), start):  # rows moved by an UPDATE: sort them here
+            table = table.sort_by("idx")
+            if not _consecutive(table.column(0), start):
+                return None
+        entries = table.column(1).combine_chunks()
+        return entries if entries.null_count == 0 else None
 
     def leaf_hashes_blob(self, start: int, end: int) -> bytes | None:
         """SHA-256(0x00 ‖ entry) of entries [start, end) concatenated, computed by DuckDB; None unless
@@ -288,6 +304,16 @@ class DuckDBLedgerStorage:
             ).fetchall()
             found.update({r: None if d is None else bytes(d) for r, d in rows})
         return found
+
+
+def _consecutive(idx: pa.ChunkedArray, start: int) -> bool:
+    """Whether ``idx`` is start, start + 1, ... in this order."""
+    if not len(idx):
+        return True
+    arr = idx.combine_chunks()
+    if arr.null_count or arr[0].as_py() != start:
+        return False
+    return len(arr) == 1 or bool(pc.all(pc.equal(pc.pairwise_diff(arr), 1)).as_py())
 
 
 def compact_database(path: str | os.PathLike[str]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 
 HASH_SIZE = 32
 LEAF_PREFIX = b"\x00"
@@ -47,6 +48,20 @@ def leaf_hashes(entries: Sequence[bytes]) -> list[bytes]:
     for e in entries:
         h = copy()
         h.update(e)
+        append(h.digest())
+    return out
+
+
+def leaf_hashes_at(buffer: bytes | memoryview, offsets: Sequence[int]) -> list[bytes]:
+    """Leaf hashes of the entries ``buffer[offsets[i]:offsets[i + 1]]`` (one packed buffer, e.g. an Arrow
+    binary column's data: no bytes object per entry)."""
+    view = memoryview(buffer)
+    copy = _sha256(LEAF_PREFIX).copy
+    out: list[bytes] = []
+    append = out.append
+    for a, b in pairwise(offsets):
+        h = copy()
+        h.update(view[a:b])
         append(h.digest())
     return out
 

@@ -14,8 +14,9 @@ import hashlib
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import msgspec
 import orjson
@@ -29,6 +30,7 @@ from accessproof.ledger.merkle import (
     consistency_proof,
     leaf_hash,
     leaf_hashes,
+    leaf_hashes_at,
     pair_level,
     verify_consistency,
 )
@@ -37,7 +39,9 @@ from accessproof.ledger.payloads import PayloadStore, RecordRef
 from accessproof.ledger.storage import LedgerStorage
 from accessproof.ledger.tiles import TILE_HEIGHT, TILE_WIDTH, TileError, TileReader, tile_keys, tile_width
 
-CHUNK = 256 * TILE_WIDTH  # entries per read: 256 level-0 tiles
+CHUNK = 256 * TILE_WIDTH  # most entries per read: 256 level-0 tiles
+FIRST_CHUNK = 16 * TILE_WIDTH  # the first read: small, as nothing overlaps it
+AHEAD = 2  # chunks read ahead
 _decode_entry = msgspec.json.Decoder(Entry).decode  # the decoder decode_entry uses
 
 
@@ -155,22 +159,23 @@ def _check_tree(
     upper: list[bytes | None] = []  # recomputed hashes of height 8 (level-1 tile contents)
 
     entries_too = payload_pass is not None and payload_pass.needs_entries
-    if db_hashing is None:
-        db_hashing = payload_pass is None or payload_pass.needs_entries
-    in_db = db_hashing and hasattr(storage, "leaf_hashes_blob")
-    for start, end, (idxs, data, blob) in _prefetched(storage, size, entries_too, in_db):
-        if data is None and blob is None:  # the database saw a gap or a repeat: locate it here
-            idxs, data = storage.read_entries(start, end)
-        if data is not None and idxs != list(range(start, end)):
-            entries, leaves = _place(start, end, idxs, data, out)  # type: ignore[arg-type]
+    in_db = bool(db_hashing) and hasattr(storage, "leaf_hashes_blob")
+    share = db_hashing is None and payload_pass is None and hasattr(storage, "leaf_hashes_blob")
+    for c in _prefetched(storage, size, entries_too, in_db, share):
+        start, end = c.start, c.end
+        entries: list[bytes | None] | None = c.data  # type: ignore[assignment]
+        if c.arrow is not None:
+            leaves: list[bytes | None] = _arrow_leaves(c.arrow)  # type: ignore[assignment]
+        elif c.data is not None and c.idxs != list(range(start, end)):
+            entries, leaves = _place(start, end, c.idxs, c.data, out)  # type: ignore[arg-type]
+        elif c.blob is not None:
+            leaves = _split(c.blob)  # type: ignore[assignment]
         else:
-            entries = data  # type: ignore[assignment]
-            leaves = _split(blob) if blob is not None else leaf_hashes(data)  # type: ignore[arg-type,assignment]
-        first, last = start // TILE_WIDTH, (end + TILE_WIDTH - 1) // TILE_WIDTH
-        _check_tiles(storage.read_tiles(0, first, last), 0, start, size, leaves, out, "entry")
+            leaves = leaf_hashes(c.data)  # type: ignore[arg-type,assignment]
+        _check_tiles(c.tiles, 0, start, size, leaves, out, "entry")
         upper.extend(_tile_roots(leaves, end - start))
         if entries_too:
-            payload_pass.add_chunk(start, entries)  # type: ignore[union-attr]
+            payload_pass.add_chunk(start, entries)  # type: ignore[union-attr,arg-type]
         elif payload_pass is not None:
             payload_pass.poll()
         if progress:
@@ -193,38 +198,148 @@ def _check_tree(
         _check_against(ledger, reader, verifiers, against, size, out)
 
 
-Chunk = tuple[list[int] | None, list[bytes] | None, bytes | None]
+@dataclass
+class _Chunk:
+    """What one chunk [start, end) needs, read ahead: its level-0 tiles, and its entries (an Arrow array in
+    idx order, or Python lists that may show gaps and repeats) and/or the database's leaf hashes."""
+
+    start: int
+    end: int
+    tiles: dict[int, bytes]
+    arrow: pa.Array | None = None
+    idxs: list[int] | None = None
+    data: list[bytes] | None = None
+    blob: bytes | None = None
 
 
-def _read_chunk(storage: LedgerStorage, start: int, end: int, entries: bool, in_db: bool) -> Chunk:
-    """What one chunk needs: entries (for payload checks or Python hashing) and/or database leaf hashes."""
-    blob = storage.leaf_hashes_blob(start, end) if in_db else None  # type: ignore[attr-defined]
-    if entries or not in_db:
-        idxs, data = storage.read_entries(start, end)
-        return idxs, data, blob
-    return None, None, blob
+def _read_chunk(storage: LedgerStorage, start: int, end: int, entries: bool, in_db: bool) -> _Chunk:
+    """Entries as lists when ``entries`` (the portable payload path takes them), else in Arrow when the
+    storage offers it; database leaf hashes when ``in_db``; lists wherever indexes have gaps or repeats."""
+    chunk = _Chunk(
+        start, end, storage.read_tiles(0, start // TILE_WIDTH, (end + TILE_WIDTH - 1) // TILE_WIDTH)
+    )
+    if in_db:
+        chunk.blob = storage.leaf_hashes_blob(start, end)  # type: ignore[attr-defined]
+        if chunk.blob is not None and not entries:
+            return chunk
+    elif not entries and hasattr(storage, "entries_arrow"):
+        chunk.arrow = storage.entries_arrow(start, end)
+        if chunk.arrow is not None:
+            return chunk
+    chunk.idxs, chunk.data = storage.read_entries(start, end)
+    return chunk
+
+
+def _ranges(size: int) -> list[tuple[int, int]]:
+    """Chunks of whole level-0 tiles, ``FIRST_CHUNK`` entries first and twice as many each time up to
+    ``CHUNK``: the first read (which nothing overlaps) is short, and later reads are few."""
+    out: list[tuple[int, int]] = []
+    start, step = 0, FIRST_CHUNK
+    while start < size:
+        out.append((start, min(size, start + step)))
+        start, step = start + step, min(CHUNK, 2 * step)
+    return out
 
 
 def _prefetched(
-    storage: LedgerStorage, size: int, entries: bool, in_db: bool
-) -> Iterator[tuple[int, int, Chunk]]:
-    """Chunks in order, the next one read on a second handle while the caller hashes this one."""
-    ranges = [(s, min(size, s + CHUNK)) for s in range(0, size, CHUNK)]
+    storage: LedgerStorage, size: int, entries: bool, in_db: bool, share: bool = False
+) -> Iterator[_Chunk]:
+    """Chunks in order, the next ones read on a second handle while the caller hashes this one. With
+    ``share``, a third handle has the database hash the leaves of chunks from the far end meanwhile
+    (``_BackHasher``), so both cores hash until the two ends meet."""
+    ranges = _ranges(size)
     second = storage.concurrent_reader()
     if second is None or len(ranges) < 2:
         for start, end in ranges:
-            yield start, end, _read_chunk(storage, start, end, entries, in_db)
+            yield _read_chunk(storage, start, end, entries, in_db)
         return
+    third = storage.concurrent_reader() if share and not (in_db or entries) else None
+    back = _BackHasher(third, ranges) if third is not None else None
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(_read_chunk, second, *ranges[0], entries, in_db)
-            for i, (start, end) in enumerate(ranges):
-                chunk = pending.result()
-                if i + 1 < len(ranges):
-                    pending = pool.submit(_read_chunk, second, *ranges[i + 1], entries, in_db)
-                yield start, end, chunk
+            front: dict[int, Future[_Chunk]] = {}
+
+            def submit(j: int) -> None:  # read chunk j ahead unless the back hasher has it
+                if j < len(ranges) and j not in front and (back is None or back.take_front(j)):
+                    front[j] = pool.submit(_read_chunk, second, *ranges[j], entries, in_db)
+
+            for j in range(AHEAD):
+                submit(j)
+            for i in range(len(ranges)):
+                submit(i)
+                pending = front.pop(i, None) or back.result(i)  # type: ignore[union-attr]
+                submit(i + AHEAD)
+                yield pending.result()
     finally:
+        if back is not None:
+            back.close()
         second.close()
+
+
+class _BackHasher:
+    """A thread that has the database hash the leaves of chunks from the last one backwards (DuckDB's
+    sha256 runs without the GIL, so on the other core while Python hashes from the front), each chunk
+    taken by exactly one side."""
+
+    def __init__(self, storage: LedgerStorage, ranges: list[tuple[int, int]]) -> None:
+        self.storage, self.ranges = storage, ranges
+        self.lock = threading.Lock()
+        self.limit = len(ranges)  # chunks from here on are the back's
+        self.front = 0  # chunks before this one are the front's
+        self.futures: dict[int, Future[_Chunk]] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="ledger-verify-back", daemon=True)
+        self.thread.start()
+
+    def take_front(self, i: int) -> bool:
+        """Claim chunk ``i`` for the front; False when the back already has it."""
+        with self.lock:
+            if i >= self.limit:
+                return False
+            self.front = max(self.front, i + 1)
+            return True
+
+    def result(self, i: int) -> Future[_Chunk]:
+        return self.futures[i]
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            with self.lock:
+                if self.limit <= self.front:
+                    return
+                self.limit -= 1
+                j = self.limit
+                future: Future[_Chunk] = Future()
+                self.futures[j] = future
+            try:
+                future.set_result(_read_chunk(self.storage, *self.ranges[j], False, True))
+            except BaseException as exc:  # raised in the caller's thread by ``result``
+                future.set_exception(exc)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.storage.close()
+
+
+def _packed(values: pa.Array) -> tuple[memoryview, list[int]]:
+    """A binary Arrow array without nulls as its data buffer and value offsets (no object per value)."""
+    if not (pa.types.is_binary(values.type) or pa.types.is_large_binary(values.type)):
+        values = values.cast(pa.binary())
+    if values.null_count:
+        raise ValueError("null values")
+    if not len(values):
+        return memoryview(b""), [0]
+    _validity, offsets, data = values.buffers()
+    cut = memoryview(offsets).cast("q" if pa.types.is_large_binary(values.type) else "i")
+    return memoryview(data if data is not None else b""), cut[
+        values.offset : values.offset + len(values) + 1
+    ].tolist()
+
+
+def _arrow_leaves(entries: pa.Array) -> list[bytes]:
+    """Leaf hashes of a binary Arrow array without nulls, hashed straight from its data buffer."""
+    return leaf_hashes_at(*_packed(entries))
 
 
 def _split(blob: bytes) -> list[bytes]:
@@ -478,7 +593,8 @@ class _PayloadPass:
             rows = rows.filter(pc.is_valid(col["salted"]))
             col = dict(zip(rows.schema.names, rows.columns, strict=True))
         sha = hashlib.sha256
-        got = [sha(x).digest() for x in col["salted"].to_pylist()]
+        view, offsets = _packed(col["salted"])
+        got = [sha(view[a:b]).digest() for a, b in pairwise(offsets)]
         bad: list[int] = []
         if b"".join(got).hex().encode() != _binary_bytes(col["digest"].cast(pa.binary())):
             digests = col["digest"].to_pylist()
