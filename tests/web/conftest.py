@@ -1,8 +1,8 @@
 """The dashboard served over the demo organisation, driven by Debian's Chromium through Playwright.
 
 Once per session: the demo company is simulated and ingested (sealed), a worker whose display name is
-markup is ingested through the same HR path, the store is linked and assessed twice (two points on the
-trend charts), and ``accessproof serve``'s app runs in a thread on a free loopback port. Tests skip when
+markup is ingested through the same HR path, the store is linked, assessed twice (two points on the
+trend charts) and that worker re-tested once (an event-driven ``retest-…`` run), and ``accessproof serve``'s app runs in a thread on a free loopback port. Tests skip when
 Chromium is not installed (``scripts/browser.sh`` installs it).
 """
 
@@ -71,6 +71,7 @@ def served(tmp_path_factory) -> Iterator[Served]:
     from accessproof.demo.run import build_demo_store
     from accessproof.evidence import seal_control_runs
     from accessproof.linking.link import link_all
+    from accessproof.server.retest import retest_subject
     from accessproof.store import open_store
 
     root = tmp_path_factory.mktemp("web-demo")
@@ -81,6 +82,8 @@ def served(tmp_path_factory) -> Iterator[Served]:
         link_all(store)
         for _ in range(2):
             seal_control_runs(store, assess(store).runs)
+        # one event-driven re-test after them (as the server runs after an ingest): not a full assessment
+        retest_subject(store, XSS_ID, "web test", controls=["revocation_late"], relink=False)
         tokens = {role: create_token(store, role, f"web test {role}") for role in ROLES}
     finally:
         store.close()

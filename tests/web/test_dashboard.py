@@ -187,7 +187,8 @@ def test_markup_in_ingested_data_renders_as_text(page_for, served):
 
 def test_every_page_and_export_for_an_analyst(page_for, served):
     page = page_for("analyst")
-    for path, heading in (("/controls", "Controls"), ("/findings", "Findings"), ("/people", "People"),
+    for path, heading in (("/controls", "Controls"), ("/assessments", "Assessments"), ("/findings", "Findings"),
+                          ("/people", "People"),
                           ("/evidence", "Evidence search"), ("/matrix", "Traceability matrix"),
                           ("/packages", "Audit packages"), ("/sources", "Sources")):
         r = page.goto(served.url + path)
@@ -195,6 +196,17 @@ def test_every_page_and_export_for_an_analyst(page_for, served):
         assert page.locator("h1").first.inner_text() == heading
         assert r.headers["content-security-policy"].startswith("default-src 'self'")
     assert page.locator("#quarantine, #completeness").count() == 2
+    # re-tests are marked as such, and the kind filter keeps only them
+    page.goto(served.url + "/assessments")
+    kinds = page.locator("#assessments tbody tr").evaluate_all("rows => rows.map(r => r.dataset.kind)")
+    assert kinds.count("full") == 2 and kinds.count("retest") == 1, kinds
+    assert page.locator("tr[data-kind=retest] .badge").inner_text() == "retest"
+    page.select_option("select[name=kind]", "retest")
+    page.click("form.filters button")
+    page.wait_for_load_state()
+    assert page.locator("#assessments tbody tr").count() == 1
+    assert page.locator("#assessments tbody tr").get_attribute("data-kind") == "retest"
+    _shot(page, "assessments.png")
     page.goto(served.url + "/evidence?control=revocation_late")
     assert page.locator("#events tbody tr, #records tbody tr").count() >= 1
     page.goto(served.url + "/evidence?since=not-a-date")

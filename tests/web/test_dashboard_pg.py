@@ -114,6 +114,7 @@ PAGES = [
     ("/", "analyst", "Compliance overview", r'<circle class="seg"'),
     ("/controls", "analyst", "Controls", r'<tr data-control="access_before_approval" data-state="failing"'),
     ("/controls/revocation_late", "analyst", None, r'id="run-now"'),
+    ("/assessments", "analyst", "Assessments", r'data-kind="retest"'),
     ("/findings", "analyst", "Findings", r"<tr data-finding="),
     ("/findings?state=all&severity=high", "analyst", "Findings", r"<tr data-finding="),
     ("/findings/{finding}", "auditor", None, r'data-node="approval"'),
@@ -191,6 +192,40 @@ def test_finding_chain_and_its_proofs_on_postgres(sites, ids):
     assert "proof failed" not in page
 
 
+def test_overview_on_postgres_checks_the_checkpoint_and_keeps_retests_off_the_trend(sites):
+    site = sites["postgres"]
+    page = site.get("/").text
+    assert "signature verified" in page and "signature NOT verified" not in page
+    trend = re.search(r'aria-label="Pass rate per assessment".*?</svg>', page, re.S).group(0)
+    assert trend.count('class="pt"') == 2  # the two full assessments; the re-test is no point on it
+    # the last assessment is the newest run that is not a re-test; the re-tests after it are counted
+    runs = re.findall(r'<tr data-assessment="([^"]+)" data-kind="(\w+)"', site.get("/assessments").text)
+    newest = next(i for i, (_, kind) in enumerate(runs) if kind != "retest")
+    card = re.search(r'<section class="card" id="assessment">.*?</section>', page, re.S).group(0)
+    assert f"<code>{runs[newest][0]}</code> ({runs[newest][1]})" in card and "retest-" not in card
+    later = sum(1 for _, kind in runs[:newest] if kind == "retest")
+    assert (f"<dd data-retests-since>{later} " in card) if later else ("data-retests-since" not in card)
+    assert later or runs[newest][1] == "partial"  # set up with one re-test after the last full assessment
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_retests_are_marked_and_can_be_filtered(sites, backend):
+    site = sites[backend]
+    every = re.findall(r'<tr data-assessment="([^"]+)" data-kind="(\w+)"', site.get("/assessments").text)
+    kinds = [k for _, k in every]
+    assert kinds.count("retest") == 1 and kinds.count("full") == 2, every
+    assert all(a.startswith("retest-") == (k == "retest") for a, k in every)
+    retests = re.findall(r'data-kind="(\w+)"', site.get("/assessments?kind=retest").text)
+    assert retests == ["retest"]
+    assert set(re.findall(r'data-kind="(\w+)"', site.get("/assessments?kind=full").text)) == {"full"}
+    # an unknown kind is no filter (every run listed), not an error
+    r = site.get("/assessments?kind=<b>")
+    assert r.status_code == 200 and len(re.findall(r"<tr data-assessment=", r.text)) == len(every)
+    # the control's own history shows the re-test run as one
+    control = site.get(f"/controls/{RETESTED_CONTROL}").text
+    assert '<span class="badge b-info">retest</span>' in control
+
+
 def test_actions_on_postgres_do_what_they_do_on_duckdb(sites):
     """Run a control now, build and verify a package, make a token and a hold: same outcome on both."""
     said: dict[str, list[str]] = {}
@@ -210,3 +245,5 @@ def test_actions_on_postgres_do_what_they_do_on_duckdb(sites):
     assert said["postgres"][0].startswith(f"ran {RETESTED_CONTROL}")
     assert said["postgres"][1].endswith("— verified")
     assert said["postgres"] == said["duckdb"]
+    partial = re.findall(r'data-kind="(\w+)"', sites["postgres"].get("/assessments?kind=partial").text)
+    assert partial == ["partial"]  # the run-now is a partial run, not a retest and not a full assessment

@@ -87,8 +87,16 @@ def expiring_exceptions(m: Matrix, days: int = EXPIRING_DAYS) -> list[dict[str, 
     return sorted(rows, key=lambda e: e["expires"])
 
 
+#: what an assessment was: most of the catalogue at once, fewer controls (a run-now, a selection), or an
+#: event-driven re-test of the subjects an ingest touched (``server.retest``: its id starts ``retest-``)
+ASSESSMENT_KINDS = ("full", "partial", "retest")
+RETEST_PREFIX = "retest-"
+
+
 def assessments(store: Store) -> list[dict[str, Any]]:
-    """Each assessment's totals, oldest first: controls run, ok and alarm rows, errors, pass rate."""
+    """Each assessment's totals, oldest first: controls run, ok and alarm rows, errors, pass rate, and its
+    ``kind`` (``ASSESSMENT_KINDS``; a partial one ran fewer than half the controls of the widest full or
+    partial one)."""
     if not table_exists(store, "control_runs"):
         return []
     rows = store.query_dicts("""
@@ -96,18 +104,19 @@ def assessments(store: Store) -> list[dict[str, Any]]:
                count(*) AS controls, sum(ok) AS ok, sum(alarm) AS alarm,
                sum(CASE WHEN status = 'error' THEN 1 ELSE 0 END) AS errors
         FROM control_runs GROUP BY assessment_id ORDER BY min(started), assessment_id""")
+    widest = max((int(r["controls"]) for r in rows if not str(r["assessment_id"]).startswith(RETEST_PREFIX)),
+                 default=0)
     for r in rows:
         ok, alarm = int(r["ok"] or 0), int(r["alarm"] or 0)
         r["pass_rate"] = round(100.0 * ok / (ok + alarm), 1) if ok + alarm else None
+        r["kind"] = ("retest" if str(r["assessment_id"]).startswith(RETEST_PREFIX)
+                     else "full" if int(r["controls"]) * 2 >= widest else "partial")
     return rows
 
 
 def trend_assessments(rows: list[dict[str, Any]], keep: int = 12) -> list[dict[str, Any]]:
-    """Full assessments only (a run-now of one control is not a point on the programme's trend)."""
-    if not rows:
-        return []
-    widest = max(int(r["controls"]) for r in rows)
-    return [r for r in rows if int(r["controls"]) * 2 >= widest][-keep:]
+    """Full assessments only (a run-now of one control or a re-test is not a point on the programme's trend)."""
+    return [r for r in rows if r["kind"] == "full"][-keep:]
 
 
 def latency_percentiles(store: Store) -> list[dict[str, Any]]:
@@ -193,6 +202,7 @@ def overview(store: Store) -> dict[str, Any]:
     states = Counter(control_state(c) for c in m.controls)
     found = open_findings(store)
     runs = assessments(store)
+    at = max((i for i, r in enumerate(runs) if r["kind"] != "retest"), default=None)
     return {
         "matrix": m, "as_of": m.as_of, "period_start": m.period_start, "now": now,
         "states": {k: states.get(k, 0) for k in ("passing", "failing", "error", "not run")},
@@ -200,7 +210,8 @@ def overview(store: Store) -> dict[str, Any]:
         "by_severity_age": findings_by_severity_and_age(found, now),
         "by_severity": Counter(f.get("severity") for f in found),
         "expiring": expiring_exceptions(m), "exceptions_in_force": m.summary.get("exceptions_in_force", 0),
-        "last_assessment": runs[-1] if runs else None, "trend": trend_assessments(runs),
+        "last_assessment": runs[at] if at is not None else None, "trend": trend_assessments(runs),
+        "retests_since": sum(1 for r in runs[(at or 0):] if r["kind"] == "retest"),
         "latency": latency_percentiles(store), "ledger": checkpoint_state(store),
         "freshness": freshness(store, m.as_of),
     }

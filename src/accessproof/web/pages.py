@@ -31,6 +31,7 @@ ADMIN_ROLES = ("admin",)
 NAV = (
     ("overview", "/", "Overview", READ_ROLES),
     ("controls", "/controls", "Controls", READ_ROLES),
+    ("assessments", "/assessments", "Assessments", READ_ROLES),
     ("findings", "/findings", "Findings", READ_ROLES),
     ("people", "/people", "People", READ_ROLES),
     ("evidence", "/evidence", "Evidence search", READ_ROLES),

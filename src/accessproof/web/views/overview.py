@@ -1,7 +1,10 @@
 """The overview (controls by status and framework, findings by severity and age, expiring exceptions, last
-assessment and checkpoint, evidence freshness, trends) and the sources page (quality and quarantine)."""
+assessment and checkpoint, evidence freshness, trends), the assessments page (full, partial and re-test runs,
+filtered by kind) and the sources page (quality and quarantine)."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
@@ -55,6 +58,22 @@ def _figures(o: dict) -> dict:
             "status_legend": charts.legend([(k, c) for k, c in status_colors.items()]),
             "pass_rate": pass_rate, "alarms": alarms, "latency": latency,
             "latency_legend": charts.legend([(f"p{q}", COLORS[f"p{q}"]) for q in (50, 90, 99)])}
+
+
+ASSESSMENT_LABELS = {"full": "Full assessments", "partial": "Partial runs", "retest": "Event-driven re-tests"}
+SHOWN_ASSESSMENTS = 200
+
+
+@router.get("/assessments", response_class=HTMLResponse)
+def assessments(request: Request, kind: str = "", _: Principal = Depends(reader)) -> HTMLResponse:
+    if kind not in data.ASSESSMENT_KINDS:
+        kind = ""
+    with using_store(request) as store:
+        every = data.assessments(store)
+    counts = Counter(a["kind"] for a in every)
+    rows = [a for a in reversed(every) if not kind or a["kind"] == kind]
+    return render(request, "assessments.html", page="assessments", rows=rows[:SHOWN_ASSESSMENTS], total=len(rows),
+                  kind=kind, kinds=data.ASSESSMENT_KINDS, labels=ASSESSMENT_LABELS, counts=counts)
 
 
 @router.get("/sources", response_class=HTMLResponse)
