@@ -235,7 +235,14 @@ def hold_add_cmd(
     reason: Annotated[str, typer.Option("--reason", help="Why (case, matter, request).")],
     by: Annotated[str, typer.Option("--by", help="Who sets the hold.")],
     store: StoreOpt = DEFAULT_STORE,
-    subject: Annotated[str | None, typer.Option("--subject", help="Person the records are about.")] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(
+            "--subject",
+            help="Person or account the records are about (HR id, email, username, account id or name): "
+            "covers their events, governance records, HR records and quarantined input.",
+        ),
+    ] = None,
     source: Annotated[str | None, typer.Option("--source", help="Source, glob allowed (okta:*).")] = None,
     record_type: Annotated[str | None, typer.Option("--type", help="Record type (raw, event…).")] = None,
     time_from: Annotated[
