@@ -394,9 +394,10 @@ class Ingestor:
         if self.store.dialect != "duckdb":
             self._seal_added(con)
             return
-        # DuckDB builds the entries; the payloads were hashed with the batch (``with_payload_digests``)
+        # DuckDB builds the entries; the payloads were hashed with the batch (``with_payload_digests``).
+        # Sealed in read order, as PostgreSQL seals them: the same input gets the same ledger positions.
         sqlseal.seal_query(self.ledger, con, "SELECT 'raw', raw_id, source, record_time, salt, payload_sha256, "
-                                             "record_type FROM _added", digested=True)
+                                             "record_type FROM _added ORDER BY _seq", digested=True)
         if may_quarantine:
             self.ledger.seal_query(con, "SELECT 'quarantine', quarantine_id, source_type, NULL::TIMESTAMPTZ, data, "
                                         "'quarantine' FROM _added_q")

@@ -92,7 +92,7 @@ class DuckDBStore:
     def write_batch(self, batch: Batch, run_id: str,
                     before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> BatchResult:
         """Write one batch atomically. ``before_commit`` runs inside the transaction with ``_added`` (the
-        raw_records rows this batch added, without run_id and data, with the raw rows' ``_SEAL_COLUMNS`` if they
+        raw_records rows this batch added, without run_id and data, with their read order ``_seq``, with the raw rows' ``_SEAL_COLUMNS`` if they
         have them) and ``_added_q`` (its new quarantine rows) in scope — ingest seals them there, so that
         records and their ledger entries commit together or not at all, and without reading back the
         tables they went into."""
@@ -114,7 +114,7 @@ class DuckDBStore:
             con.execute(f"INSERT INTO raw_records SELECT {', '.join('b.' + c for c in names)}, ? {new_rows}",
                         [run_id])
             # what sealing reads, without the payloads (copying those again cost as much as storing them)
-            kept = [c for c in names if c != "data"] + carried
+            kept = [c for c in names if c != "data"] + carried + ["_seq"]
             con.execute(f"CREATE OR REPLACE TEMP TABLE _added AS SELECT {', '.join('b.' + c for c in kept)} {new_rows}")
             for attr, table in _CANONICAL.items():
                 tbl = getattr(batch, attr)
