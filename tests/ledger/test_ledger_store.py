@@ -150,3 +150,31 @@ def test_database_leaf_hashes_equal_python_ones(ledger) -> None:
     assert ledger.storage.leaf_hashes_blob(0, 701) is None  # one missing
     ledger.storage.conn.execute("DELETE FROM ledger_entries WHERE idx = 5")
     assert ledger.storage.leaf_hashes_blob(0, 700) is None
+
+
+def test_arrow_entries_are_the_stored_ones_in_order(ledger) -> None:
+    from accessproof.ledger.merkle import leaf_hashes, leaf_hashes_at
+    from accessproof.ledger.verify import _packed
+
+    ledger.seal(raw_records(700))
+    entries = _all_entries(ledger)
+    arr = ledger.storage.entries_arrow(256, 700)
+    assert arr.to_pylist() == entries[256:]
+    assert leaf_hashes_at(*_packed(arr)) == leaf_hashes(entries[256:])
+    conn = ledger.storage.conn
+    conn.execute("UPDATE ledger_entries SET idx = -1 WHERE idx = 300")  # rows move: still in idx order
+    conn.execute("UPDATE ledger_entries SET idx = 300 WHERE idx = -1")
+    assert ledger.storage.entries_arrow(256, 700).to_pylist() == entries[256:]
+    conn.execute("UPDATE ledger_entries SET idx = 699 WHERE idx = 698")  # a gap and a repeat
+    assert ledger.storage.entries_arrow(256, 700) is None
+    conn.execute("DELETE FROM ledger_entries WHERE idx = 699")
+    assert ledger.storage.entries_arrow(256, 700) is None
+
+
+def test_verification_leaves_the_switch_interval_as_it_found_it(ledger) -> None:
+    import sys
+
+    ledger.seal(raw_records(50))
+    before = sys.getswitchinterval()
+    assert verify_ledger(ledger).ok
+    assert sys.getswitchinterval() == before
