@@ -280,6 +280,10 @@ def _prefetched(
     ranges = _ranges(size)
     second = storage.concurrent_reader()
     if second is None or len(ranges) < 2:
+        if second is not None:
+            second.close()
+        elif share and not entries:  # one connection (PostgreSQL, an open transaction): the database hashes
+            in_db = True
         for start, end in ranges:
             yield _read_chunk(storage, start, end, entries, in_db)
         return
