@@ -34,3 +34,16 @@ def test_app_with_dashboard_and_scheduler_as_serve_builds_it(tmp_path):
         page = client.get("/", follow_redirects=False)
         assert page.status_code in (200, 303, 307)
         assert client.get("/openapi.json").status_code == 200
+
+
+def test_token_list_shows_control_characters_in_labels_escaped(tmp_path):
+    store = str(tmp_path / "st")
+    made = runner.invoke(cli, ["token", "create", "--role", "auditor", "--label", "q3 \x1b[2Jaudit\r[bold]x[/]",
+                               "--store", store])
+    assert made.exit_code == 0, made.output
+    listed = runner.invoke(cli, ["token", "list", "--store", store])
+    assert listed.exit_code == 0, listed.output
+    assert "\x1b" not in listed.output and "\r" not in listed.output
+    assert "q3 \\x1b[2Jaudit\\r[bold]x[/]" in listed.output
+    bad = runner.invoke(cli, ["token", "create", "--role", "root\x1b[31m", "--store", store])
+    assert bad.exit_code == 2 and bad.output.startswith("error: unknown role") and "\x1b" not in bad.output

@@ -8,44 +8,24 @@ Token commands work on the store directly, so on an embedded store run them whil
 
 from __future__ import annotations
 
-import functools
 import getpass
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
-import duckdb
 import orjson
 import typer
 
 from accessproof.api.roles import ROLES
-from accessproof.api.settings import ServerSettings, SettingsError
-from accessproof.store import StoreError, open_store, store_location
+from accessproof.api.settings import ServerSettings
+from accessproof.output import echo, one_line_errors
+from accessproof.store import open_store, store_location
 
 token_app = typer.Typer(help="API tokens: create (printed once), list, revoke.", no_args_is_help=True)
 StoreOpt = Annotated[
     str | None,
     typer.Option("--store", envvar="ACCESSPROOF_STORE", help="Store directory or postgresql:// URL."),
 ]
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _one_line_errors(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (StoreError, SettingsError, OSError, ValueError) as e:
-            typer.echo(f"error: {(str(e).splitlines() or [type(e).__name__])[0]}", err=True)
-            raise typer.Exit(2) from None
-        except duckdb.Error as e:
-            first = str(e).splitlines()[0]
-            hint = " (is 'accessproof serve' running on this store?)" if "lock" in first.lower() else ""
-            typer.echo(f"error: database: {first}{hint}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _by() -> str:
@@ -55,7 +35,7 @@ def _by() -> str:
         return "cli"
 
 
-@_one_line_errors
+@one_line_errors
 def serve_cmd(
     store: StoreOpt = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -72,12 +52,12 @@ def serve_cmd(
 
     settings = ServerSettings.load(config)
     app = create_app(store_location(store), settings=settings)
-    typer.echo(f"accessproof serving {store_location(store)} on http://{host}:{port} (docs at /docs)", err=True)
+    echo(f"accessproof serving {store_location(store)} on http://{host}:{port} (docs at /docs)", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level, proxy_headers=False)
 
 
 @token_app.command("create")
-@_one_line_errors
+@one_line_errors
 def token_create_cmd(
     role: Annotated[str, typer.Option("--role", help=f"One of: {', '.join(ROLES)}.")],
     label: Annotated[str | None, typer.Option("--label", help="What the token is for.")] = None,
@@ -97,7 +77,7 @@ def token_create_cmd(
 
 
 @token_app.command("list")
-@_one_line_errors
+@one_line_errors
 def token_list_cmd(
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON Lines.")] = False,
@@ -115,13 +95,13 @@ def token_list_cmd(
             sys.stdout.write(orjson.dumps(r, default=str).decode() + "\n")
         else:
             state = f"revoked {r['revoked']:%Y-%m-%d %H:%M}" if r["revoked"] else "live"
-            typer.echo(f"{r['id']}  {r['role']:<8} {state:<24} {r['created']:%Y-%m-%d %H:%M}  {r['label'] or ''}")
+            echo(f"{r['id']}  {r['role']:<8} {state:<24} {r['created']:%Y-%m-%d %H:%M}  {r['label'] or ''}")
     if not rows and not as_json:
         typer.echo("no tokens")
 
 
 @token_app.command("revoke")
-@_one_line_errors
+@one_line_errors
 def token_revoke_cmd(
     token_id: Annotated[str, typer.Argument(help="The token's id (see 'token list').")],
     store: StoreOpt = None,
