@@ -121,10 +121,12 @@ def verify_ledger(
     """Check the whole ledger; ``payloads`` adds payload checks, ``against`` an exported checkpoint.
 
     With ``db_hashing`` a storage that offers ``leaf_hashes_blob`` computes the leaf hashes itself (DuckDB,
-    on every core); False hashes every entry here with hashlib (the same checks). None, the default, lets
-    DuckDB hash only when no set-based payload checks run: those keep DuckDB's threads busy with their
-    joins, and hashlib hashes an entry several times faster per core than DuckDB's sha256. Node hashes,
-    tiles and signatures are always checked here.
+    on every core); False hashes every entry here with hashlib (the same checks). None, the default,
+    shares when no set-based payload checks run: hashlib hashes chunks from the front while DuckDB hashes
+    chunks from the back on its own cursor (``_BackHasher``; with no second handle, DuckDB or PostgreSQL
+    hashes them all). With payload checks hashlib hashes every leaf: the joins keep DuckDB busy, and
+    hashlib hashes an entry about three times faster per core than DuckDB's sha256. Node hashes, tiles
+    and signatures are always checked here.
     """
     storage = ledger.storage
     report = VerifyReport()
