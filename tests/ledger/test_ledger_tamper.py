@@ -41,8 +41,8 @@ def _verify(led: Ledger, **kw):
     report = verify_ledger(led, payloads=led.payloads, **kw)
     assert not report.ok
     tree = [p for p in report.problems if p.kind not in ("payload", "unsealed")]
-    # leaves hashed by the database, in Python, or both at once (each taking chunks from one end), in one
-    # chunk or in several read ahead: the same findings
+    # leaves hashed by the database, in Python, or as the default picks, in one chunk or in several read
+    # ahead: the same findings
     for small in (False, True):
         with patch.multiple(verify_module, CHUNK=256, FIRST_CHUNK=256) if small else nullcontext():
             for db_hashing in (True, False, None):

@@ -14,8 +14,9 @@ import hashlib
 import queue
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -122,11 +123,11 @@ def verify_ledger(
 
     With ``db_hashing`` a storage that offers ``leaf_hashes_blob`` computes the leaf hashes itself (DuckDB,
     on every core); False hashes every entry here with hashlib (the same checks). None, the default,
-    shares when no set-based payload checks run: hashlib hashes chunks from the front while DuckDB hashes
-    chunks from the back on its own cursor (``_BackHasher``; with no second handle, DuckDB or PostgreSQL
-    hashes them all). With payload checks hashlib hashes every leaf: the joins keep DuckDB busy, and
-    hashlib hashes an entry about three times faster per core than DuckDB's sha256. Node hashes, tiles
-    and signatures are always checked here.
+    hashes here with hashlib while a second handle reads the next chunks (hashlib hashes an entry about
+    three times faster per core than DuckDB's sha256; having DuckDB hash chunks from the far end at the
+    same time measured no faster in bench/ledger), and lets the database hash when there is no second
+    handle and no set-based payload checks (PostgreSQL, an open transaction). Node hashes, tiles and
+    signatures are always checked here.
     """
     storage = ledger.storage
     report = VerifyReport()
@@ -192,8 +193,12 @@ def _check_tree(
 
     entries_too = payload_pass is not None and payload_pass.needs_entries
     in_db = bool(db_hashing) and hasattr(storage, "leaf_hashes_blob")
-    share = db_hashing is None and payload_pass is None and hasattr(storage, "leaf_hashes_blob")
-    for c in _prefetched(storage, size, entries_too, in_db, share):
+    db_alone = (
+        db_hashing is None
+        and hasattr(storage, "leaf_hashes_blob")
+        and not (payload_pass is not None and not payload_pass.needs_entries)
+    )
+    for c in _prefetched(storage, size, entries_too, in_db, db_alone):
         start, end = c.start, c.end
         entries: list[bytes | None] | None = c.data  # type: ignore[assignment]
         if c.arrow is not None:
@@ -274,88 +279,32 @@ def _ranges(size: int) -> list[tuple[int, int]]:
 
 
 def _prefetched(
-    storage: LedgerStorage, size: int, entries: bool, in_db: bool, share: bool = False
+    storage: LedgerStorage, size: int, entries: bool, in_db: bool, db_alone: bool = False
 ) -> Iterator[_Chunk]:
-    """Chunks in order, the next ones read on a second handle while the caller hashes this one. With
-    ``share``, a third handle has the database hash the leaves of chunks from the far end meanwhile
-    (``_BackHasher``), so both cores hash until the two ends meet."""
+    """Chunks in order, the next ones read on a second handle while the caller hashes this one. With no
+    second handle (PostgreSQL, an open DuckDB transaction) the caller reads each chunk itself, and with
+    ``db_alone`` the database hashes the leaves then (it works beside Python only on a second handle)."""
     ranges = _ranges(size)
     second = storage.concurrent_reader()
     if second is None or len(ranges) < 2:
         if second is not None:
             second.close()
-        elif share and not entries:  # one connection (PostgreSQL, an open transaction): the database hashes
+        elif db_alone:
             in_db = True
         for start, end in ranges:
             yield _read_chunk(storage, start, end, entries, in_db)
         return
-    third = storage.concurrent_reader() if share and not (in_db or entries) else None
-    back = _BackHasher(third, ranges) if third is not None else None
     try:
         with ThreadPoolExecutor(max_workers=1) as pool:
-            front: dict[int, Future[_Chunk]] = {}
-
-            def submit(j: int) -> None:  # read chunk j ahead unless the back hasher has it
-                if j < len(ranges) and j not in front and (back is None or back.take_front(j)):
-                    front[j] = pool.submit(_read_chunk, second, *ranges[j], entries, in_db)
-
-            for j in range(AHEAD):
-                submit(j)
-            for i in range(len(ranges)):
-                submit(i)
-                pending = front.pop(i, None) or back.result(i)  # type: ignore[union-attr]
-                submit(i + AHEAD)
-                yield pending.result()
+            pending = deque(pool.submit(_read_chunk, second, s, e, entries, in_db) for s, e in ranges[:AHEAD])
+            for s, e in ranges[AHEAD:]:
+                chunk = pending.popleft().result()
+                pending.append(pool.submit(_read_chunk, second, s, e, entries, in_db))
+                yield chunk
+            while pending:
+                yield pending.popleft().result()
     finally:
-        if back is not None:
-            back.close()
         second.close()
-
-
-class _BackHasher:
-    """A thread that has the database hash the leaves of chunks from the last one backwards (DuckDB's
-    sha256 runs without the GIL, so on the other core while Python hashes from the front), each chunk
-    taken by exactly one side."""
-
-    def __init__(self, storage: LedgerStorage, ranges: list[tuple[int, int]]) -> None:
-        self.storage, self.ranges = storage, ranges
-        self.lock = threading.Lock()
-        self.limit = len(ranges)  # chunks from here on are the back's
-        self.front = 0  # chunks before this one are the front's
-        self.futures: dict[int, Future[_Chunk]] = {}
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="ledger-verify-back", daemon=True)
-        self.thread.start()
-
-    def take_front(self, i: int) -> bool:
-        """Claim chunk ``i`` for the front; False when the back already has it."""
-        with self.lock:
-            if i >= self.limit:
-                return False
-            self.front = max(self.front, i + 1)
-            return True
-
-    def result(self, i: int) -> Future[_Chunk]:
-        return self.futures[i]
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            with self.lock:
-                if self.limit <= self.front:
-                    return
-                self.limit -= 1
-                j = self.limit
-                future: Future[_Chunk] = Future()
-                self.futures[j] = future
-            try:
-                future.set_result(_read_chunk(self.storage, *self.ranges[j], False, True))
-            except BaseException as exc:  # raised in the caller's thread by ``result``
-                future.set_exception(exc)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join()
-        self.storage.close()
 
 
 def _packed(values: pa.Array) -> tuple[memoryview, list[int]]:
