@@ -40,7 +40,6 @@ from accessproof.ledger import Ledger, LedgerError, decode_entry, open_ledger
 from accessproof.ledger.entry import EntryError, payload_matches
 from accessproof.ledger.merkle import ProofError, inclusion_ranges, verify_consistency, verify_inclusion
 from accessproof.ledger.merkle import leaf_hash as ledger_leaf_hash
-from accessproof.ledger.retention import purged_refs
 from accessproof.linking import sql as S
 from accessproof.output import to_csv
 from accessproof.store.base import Store
@@ -228,6 +227,29 @@ def _entries(store: Store, record_type: str, record_ids: list[str]) -> dict[str,
     return found
 
 
+def _purge_manifests(ledger: Ledger, purged: set[int]) -> dict[int, tuple[int, str, bytes]]:
+    """For each ledger index in ``purged``, the sealed purge manifest listing it: (its ledger index, purge id,
+    payload bytes as stored). Only manifests whose stored payload matches their entry are used."""
+    if not purged:
+        return {}
+    found: dict[int, tuple[int, str, bytes]] = {}
+    for idx, data in sorted(ledger.storage.find_entries(record_types=["purge"])):
+        try:
+            e = decode_entry(bytes(data))
+        except EntryError:
+            continue
+        payload = ledger.storage.get_payloads("purge", [e.id]).get(e.id) if e.type == "purge" else None
+        if payload is None or not payload_matches(e, bytes(payload)):
+            continue
+        try:
+            listed = {int(r[0]) for r in orjson.loads(payload)["records"]}
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
+            continue
+        for i in listed & purged:
+            found.setdefault(i, (int(idx), e.id, bytes(payload)))
+    return found
+
+
 def _checkpoint(ledger: Ledger, needed: int, since: str | None) -> tuple[Any, tuple[int, bytes] | None]:
     """ONE signed checkpoint covering ledger index ``needed`` (and the auditor's checkpoint, if given)."""
     old = None
@@ -381,6 +403,10 @@ class _Builder:
         runs = {cid: _latest_run(store, cid) for cid in control_ids}
         run_entries = _entries(store, "control_result", [r["run_id"] for r in runs.values() if r])
         entries = {i: e for i, e in (*raw_entries.values(), *run_entries.values())}
+        gone = {idx for r, (idx, _) in raw_entries.items() if raws[r]["data"] is None}
+        self.purges = _purge_manifests(ledger, gone)
+        for midx, _, _ in self.purges.values():
+            entries.setdefault(midx, ledger.entry(midx))
         pop_index = self.sample["population"]["ledger_index"] if self.sample else None
         if pop_index is not None:
             entries[pop_index] = ledger.entry(pop_index) if 0 <= pop_index < ledger.size else b""
@@ -433,6 +459,14 @@ class _Builder:
                             "payload": payload})
         return proof
 
+    def _purge_file(self, index: int, purge_id: str, payload: bytes) -> str:
+        """The sealed purge manifest (bytes as stored) and its proof, once per manifest; returns its path."""
+        path = f"ledger/purges/{_safe(purge_id)}.json"
+        if path not in self.files.data:
+            self.files.add(path, payload)
+            self._seal("purge", purge_id, index, path, f"ledger/purges/{_safe(purge_id)}.proof.json")
+        return path
+
     def _evidence(self, raw_ids: list[str], raws: dict[str, dict[str, Any]], indexes: dict[str, int]
                   ) -> dict[str, dict[str, Any]]:
         """Per raw record: the bytes as ingested, the normalised rows and the proof of its entry."""
@@ -454,10 +488,12 @@ class _Builder:
             evidence[raw_id] = ev
         gone = [(r, ev["index"]) for r, ev in evidence.items() if ev["raw"] is None and ev["index"] is not None]
         if gone:
-            purged = set(purged_refs(self.ledger))
+            purged = {i: self._purge_file(*self.purges[i]) for _, i in gone if i in self.purges}
             for item in self.sealed:
-                if item["payload"] is None:
+                if item["payload"] is None and item["record_type"] == "raw":
                     item["gone"] = "purged" if item["index"] in purged else "missing"
+                    if item["index"] in purged:
+                        item["purged_by"] = purged[item["index"]]
             self.warnings += [f"raw record {raw_id}: payload purged under retention (entry {idx} proven)"
                               if idx in purged else f"raw record {raw_id}: payload missing from the store and no "
                               f"sealed purge manifest lists it (entry {idx} proven)" for raw_id, idx in gone]
@@ -654,8 +690,13 @@ The entry's `id` and `type` must be the record the manifest's `sealed` list name
 `normalised.json` beside each raw file is what accessproof derived from those bytes, for reading; it is
 covered by the manifest, not by the ledger. A record whose payload was purged under retention has no raw
 file (`"payload": null, "gone": "purged"` in the manifest's `sealed` list): its entry is still proven, so
-the record provably existed. `"gone": "missing"` means the store lost it with no sealed purge manifest
-saying why, and the package fails verification.
+the record provably existed, and the purge itself is proven too. Its `purged_by` names
+`ledger/purges/<purge id>.json`, the purge manifest the ledger sealed when the payload was deleted (bytes
+as stored), proven like any record above by `ledger/purges/<purge id>.proof.json` (entry type `purge`,
+salted payload hash) against the same checkpoint. Its `records` list must hold
+`[index, record type, record id]` of the purged record (e.g. `[17, "raw", "<raw id>"]`); a record marked
+purged that no such proven manifest lists fails verification. `"gone": "missing"` means the store lost it
+with no sealed purge manifest saying why, and the package fails verification.
 
 ## 5. The log has only grown since the checkpoint you hold
 

@@ -11,6 +11,9 @@ package. Everything it checks is a public format:
 * each ``proofs/…json`` is an RFC 9162 inclusion proof of one sealed ledger entry (the entry bytes, its
   index and audit path) against that checkpoint's root; the entry's salted payload hash must match the
   payload file it seals: SHA-256(salt ‖ payload bytes);
+* a record whose payload was purged under retention (``"gone": "purged"``) must be listed, by ledger index,
+  record type and id, in the sealed purge manifest it names (``purged_by``), itself included and proven
+  against the same checkpoint like any sealed record; the flag alone proves nothing;
 * ``ledger/consistency.json`` (when the package was built ``--since-checkpoint``) is an RFC 9162
   consistency proof from the checkpoint the auditor already held to the package's checkpoint;
 * a sampled package's population: the sealed population payload's ``count`` equals its number of keys,
@@ -378,8 +381,7 @@ def _check_sealed(files: dict[str, bytes], item: dict[str, Any], size: int, root
     payload_name = item.get("payload")
     if payload_name is None:
         if item.get("gone") == "purged":
-            report.warnings.append(f"{proof_name}: {label} is proven, its payload was purged under retention")
-            return True
+            return True  # whether a proven purge manifest lists it is checked once all are proven
         report.fail(proof_name, f"{label} is proven but its payload is missing and no sealed purge manifest "
                                 "lists it")
         return False
@@ -391,6 +393,29 @@ def _check_sealed(files: dict[str, bytes], item: dict[str, Any], size: int, root
         report.fail(str(payload_name), f"does not hash to the payload hash sealed at ledger index {index}")
         return False
     return True
+
+
+def _check_purged(files: dict[str, bytes], item: dict[str, Any], purges: dict[str, int], report: Report) -> None:
+    """A record marked purged: the sealed purge manifest it names is proven here and lists it."""
+    label = f"{item.get('record_type')} {item.get('record_id')}"
+    where, name = str(item.get("proof")), item.get("purged_by")
+    if not name:
+        report.fail(where, f"{label} is marked purged but names no sealed purge manifest")
+        return
+    if name not in purges:
+        why = "is not a purge manifest proven in the ledger" if name in files else "is missing"
+        report.fail(str(name), f"{why}: nothing proves {label} was purged")
+        return
+    body = _json(files, str(name), report)
+    listed = body.get("records") if isinstance(body, dict) else None
+    if not isinstance(listed, list):
+        report.fail(str(name), "is not a purge manifest (no list of records)")
+        return
+    if [item.get("index"), item.get("record_type"), item.get("record_id")] not in listed:
+        report.fail(str(name), f"does not list {label} (ledger index {item.get('index')}) as purged")
+        return
+    report.warnings.append(f"{where}: {label} is proven, its payload was purged under retention (listed in "
+                           f"{name}, proven at ledger index {purges[name]})")
 
 
 def _check_consistency(files: dict[str, bytes], key: NoteKey, manifest: dict[str, Any], size: int,
@@ -527,10 +552,16 @@ def _verify(files: dict[str, bytes], manifest: dict[str, Any], key: str | None, 
         return
     size, root = head
     proven: dict[str, int] = {}  # payload file -> the ledger index that proves it
+    purges: dict[str, int] = {}  # the same, for sealed purge manifests
     sealed = manifest.get("sealed") or []
     for item in sealed:
         if _check_sealed(files, item, size, root, report) and item.get("payload"):
             proven[str(item["payload"])] = int(item["index"])
+            if item.get("record_type") == "purge":
+                purges[str(item["payload"])] = int(item["index"])
+    for item in sealed:
+        if item.get("payload") is None and item.get("gone") == "purged":
+            _check_purged(files, item, purges, report)
     report.counts["inclusion proofs"] = len(sealed)
     for item in manifest.get("unsealed") or []:
         report.warnings.append(f"{item.get('payload')}: {item.get('record_id')} has no ledger entry "
