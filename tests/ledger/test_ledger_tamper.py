@@ -8,7 +8,7 @@ from unittest.mock import patch
 
 import pytest
 
-from accessproof.ledger import Ledger, make_entry, verify_ledger
+from accessproof.ledger import Ledger, make_entry, vechash, verify_ledger
 from accessproof.ledger import verify as verify_module
 from accessproof.ledger.merkle import leaf_hashes
 from accessproof.ledger.note import Signer
@@ -41,13 +41,15 @@ def _verify(led: Ledger, **kw):
     report = verify_ledger(led, payloads=led.payloads, **kw)
     assert not report.ok
     tree = [p for p in report.problems if p.kind not in ("payload", "unsealed")]
-    # leaves hashed by the database, in Python, or as the default picks, in one chunk or in several read
-    # ahead: the same findings
+    # leaves hashed by the database, in Python, or as the default picks (column hashing where polars-hash
+    # is installed, hashlib where not), in one chunk or in several read ahead: the same findings
     for small in (False, True):
-        with patch.multiple(verify_module, CHUNK=256, FIRST_CHUNK=256) if small else nullcontext():
-            for db_hashing in (True, False, None):
+        small_chunks = patch.multiple(verify_module, CHUNK=256, FIRST_CHUNK=256, VECTOR_CHUNK=256)
+        with small_chunks if small else nullcontext():
+            for db_hashing, columns in ((True, True), (False, True), (None, True), (None, False)):
                 for payloads in (led.payloads, None):
-                    other = verify_ledger(led, payloads=payloads, db_hashing=db_hashing, **kw)
+                    with patch.object(vechash, "AVAILABLE", columns and vechash.AVAILABLE):
+                        other = verify_ledger(led, payloads=payloads, db_hashing=db_hashing, **kw)
                     assert [p for p in other.problems if p.kind not in ("payload", "unsealed")] == tree
     return report
 
@@ -125,8 +127,11 @@ def test_truncated_log(sealed: Ledger) -> None:
 def test_inserted_in_the_middle(sealed: Ledger) -> None:
     _sql(sealed, "UPDATE ledger_entries SET idx = idx + 1 WHERE idx >= 300")
     forged = make_entry("raw", "raw-forged", "okta:acme", T0, b"forged", "provisioning_logs")
-    _sql(sealed, "INSERT INTO ledger_entries (idx, entry, record_type, record_id) VALUES (300, ?, 'raw', 'x')",
-         [forged])
+    _sql(
+        sealed,
+        "INSERT INTO ledger_entries (idx, entry, record_type, record_id) VALUES (300, ?, 'raw', 'x')",
+        [forged],
+    )
     assert _verify(sealed).first_bad_index == 300
     _rewrite_tiles(sealed)
     assert any(p.kind == "checkpoint" for p in _verify(sealed).problems)
@@ -141,8 +146,11 @@ def test_unsealed_record_in_store(sealed: Ledger) -> None:
 def test_replaced_checkpoint(sealed: Ledger) -> None:
     row = sealed.checkpoints()[0]
     other = Signer.generate(sealed.origin)  # same name, another key
-    _sql(sealed, "UPDATE ledger_checkpoints SET note = ? WHERE size = ?",
-         [other.sign(row.note.split("\n\n")[0] + "\n"), row.size])
+    _sql(
+        sealed,
+        "UPDATE ledger_checkpoints SET note = ? WHERE size = ?",
+        [other.sign(row.note.split("\n\n")[0] + "\n"), row.size],
+    )
     report = _verify(sealed)
     assert any(p.kind == "checkpoint" and "not validly signed" in p.message for p in report.problems)
 
@@ -153,7 +161,11 @@ def test_checkpoint_with_a_different_root(sealed: Ledger) -> None:
     from accessproof.ledger.note import format_checkpoint
 
     forged = sealed.signer.sign(format_checkpoint(sealed.origin, row.size, b"\x07" * 32))
-    _sql(sealed, "UPDATE ledger_checkpoints SET note = ?, root = ? WHERE size = ?", [forged, b"\x07" * 32, row.size])
+    _sql(
+        sealed,
+        "UPDATE ledger_checkpoints SET note = ?, root = ? WHERE size = ?",
+        [forged, b"\x07" * 32, row.size],
+    )
     report = _verify(sealed)
     assert any("does not match the stored tree" in p.message for p in report.problems)
     assert any("not consistent" in p.message for p in report.problems)
@@ -180,8 +192,11 @@ def test_rolled_back_store_vs_exported_checkpoint(store_url: str, tmp_path: Path
 def test_rewritten_store_vs_exported_checkpoint(sealed: Ledger) -> None:
     exported = sealed.checkpoints()[-1].note
     _sql(sealed, "DELETE FROM ledger_checkpoints")
-    _sql(sealed, "UPDATE ledger_entries SET entry = ? WHERE idx = 1",
-         [make_entry("raw", "raw-000001", "okta:acme", T0, b"x", "provisioning_logs")])
+    _sql(
+        sealed,
+        "UPDATE ledger_entries SET entry = ? WHERE idx = 1",
+        [make_entry("raw", "raw-000001", "okta:acme", T0, b"x", "provisioning_logs")],
+    )
     _rewrite_tiles(sealed)
     sealed.checkpoint()  # re-signed after the rewrite with the store's key
     report = verify_ledger(sealed, against=exported)
