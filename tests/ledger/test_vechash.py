@@ -64,3 +64,37 @@ def test_leaves_and_tile_roots_match_the_python_tree() -> None:
     assert diff == [300]
     new_roots = vechash.tile_roots(changed)
     assert [new_roots[32 * t : 32 * t + 32] != roots[t] for t in range(3)] == [False, True, False]
+
+
+def test_appending_with_column_hashing_writes_the_same_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Appends hash leaves and tile roots a column at a time from ``vechash.MIN_VALUES`` entries on: the
+    tiles and the root are the ones hashlib gives, whatever the edge they extend."""
+    from accessproof.ledger.merkle import root
+    from accessproof.ledger.tiles import Edge
+
+    entries = _random_values(5000 + 300, seed=3)[1:]  # no 64 KiB value needed here
+    assert vechash.leaf_hash_list(entries) == leaf_hashes(entries)
+    assert vechash.leaf_hash_list(entries[:10]) is None  # too few: hashlib does it
+    before, batch = entries[:300], entries[300:]
+    edge, _ = Edge().extend(leaf_hashes(before))  # a partial tile to extend
+    columns = edge.extend(vechash.leaf_hash_list(batch))  # type: ignore[arg-type]
+    monkeypatch.setattr(vechash, "AVAILABLE", False)
+    plain = edge.extend(leaf_hashes(batch))
+    assert columns[1] == plain[1]
+    assert columns[0].root() == plain[0].root() == root(leaf_hashes(entries))
+
+
+def test_salted_payload_digests_match_hashlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sealing's per-record digest SHA-256(salt ‖ payload), as hex: by column from MIN_VALUES records."""
+    import os
+
+    from accessproof.ledger.sqlseal import _salted_digests
+
+    payloads = _random_values(vechash.MIN_VALUES + 10, seed=5)
+    salts = os.urandom(16 * len(payloads))
+    chunked = pa.chunked_array([payloads[:100], payloads[100:]], pa.binary())
+    columns = _salted_digests(salts, chunked).to_pylist()
+    expected = [hashlib.sha256(salts[16 * i : 16 * i + 16] + p).hexdigest() for i, p in enumerate(payloads)]
+    assert columns == expected
+    monkeypatch.setattr(vechash, "AVAILABLE", False)
+    assert _salted_digests(salts, chunked).to_pylist() == expected

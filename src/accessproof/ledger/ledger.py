@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pyarrow as pa
 
-from accessproof.ledger import sqlseal
+from accessproof.ledger import sqlseal, vechash
 from accessproof.ledger.entry import (
     MAX_ENTRY_BYTES,
     EntryError,
@@ -235,7 +235,7 @@ class Ledger:
                 raise EntryError(f"entry of {len(e)} bytes is over the {MAX_ENTRY_BYTES} byte limit")
         if not entries:
             return self.storage.size()
-        hashes = leaf_hashes(entries)
+        hashes = vechash.leaf_hash_list(entries) or leaf_hashes(entries)
         with self._lock:
             with self.storage.transaction():
                 start = self.storage.size()

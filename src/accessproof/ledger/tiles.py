@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from accessproof.ledger import vechash
 from accessproof.ledger.merkle import EMPTY_ROOT, HASH_SIZE, node_hash, pair_level, subtree_from_nodes
 
 TILE_HEIGHT = 8
@@ -173,14 +174,15 @@ class Edge:
             count_before = level_width(before, level)
             buf = new.partial[level] + incoming
             tile_index = count_before // TILE_WIDTH
-            promoted: list[bytes] = []
+            fulls: list[list[bytes]] = []
             pos = 0
             while len(buf) - pos >= TILE_WIDTH:
                 full = buf[pos : pos + TILE_WIDTH]
                 writes.append((level, tile_index, b"".join(full)))
-                promoted.append(tile_root(full))
+                fulls.append(full)
                 tile_index += 1
                 pos += TILE_WIDTH
+            promoted = vechash.tile_root_list(fulls) or [tile_root(full) for full in fulls]
             rest = buf[pos:]
             if rest:  # it changed: new hashes arrived at this level
                 writes.append((level, tile_index, b"".join(rest)))

@@ -81,3 +81,24 @@ def tile_roots(leaves: bytes) -> bytes:
     for _ in range(TILE_HEIGHT):
         level = node_level(level)
     return level
+
+
+#: below this many values a column call costs more than hashlib (and the first one imports polars)
+MIN_VALUES = 4096
+
+
+def leaf_hash_list(entries: list[bytes]) -> list[bytes] | None:
+    """Leaf hashes of ``entries`` as a list, or None when hashlib is the better tool (few entries, or
+    polars-hash not installed)."""
+    if not AVAILABLE or len(entries) < MIN_VALUES:
+        return None
+    blob = leaf_hashes(pa.array(entries, pa.binary()))
+    return [blob[i : i + 32] for i in range(0, len(blob), 32)]
+
+
+def tile_root_list(groups: list[list[bytes]]) -> list[bytes] | None:
+    """The roots of full 256-hash groups, or None when hashlib is the better tool."""
+    if not AVAILABLE or len(groups) << TILE_HEIGHT < MIN_VALUES:
+        return None
+    blob = tile_roots(b"".join(b"".join(g) for g in groups))
+    return [blob[i : i + 32] for i in range(0, len(blob), 32)]
