@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 
 from accessproof.ledger import Ledger, decode_entry, make_entry, verify_ledger
+from accessproof.ledger import payloads as payloads_module
 from accessproof.ledger.duckdb_storage import DuckDBLedgerStorage
 from accessproof.ledger.entry import EntryError
 from accessproof.ledger.payloads import DuckDBPayloads
@@ -24,6 +25,17 @@ from accessproof.ledger.storage import EntryIndex
 from accessproof.ledger.verify import fast_rows, shape_proven
 
 T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True, params=["polars", "sql"])
+def shape_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with the shape tests in polars (``fastshape``) and in DuckDB SQL (``FAST_SHAPE``)."""
+    if request.param == "polars" and not payloads_module.fastshape_in_polars():
+        pytest.skip("polars-hash is not installed")
+    monkeypatch.setattr(payloads_module, "USE_POLARS", request.param == "polars")
+    return request.param
+
+
 IDS = [
     "raw-1",
     "ünïcødé-ид-😀",
@@ -202,6 +214,30 @@ def test_forged_and_mutated_entries_are_never_misread() -> None:
     accepted = _assert_exact(rows, claims)
     changed = sum(1 for c in cases if c[0] not in by_entry)
     assert changed > 2500 and 20 < accepted < len(cases)  # mutations that keep the shape stay fast
+
+
+def _cases() -> list[tuple[bytes, str | None, str | None, str | None]]:
+    canonical = _canonical()
+    cases = [(e, t, r, ret) for e, t, r, ret in canonical]
+    for entry, rtype, rid, retention in canonical[:6]:
+        cases += [(f, rtype, rid, retention) for f in _forged(entry)]
+    cases += [(m, "raw", "x", "keep") for m in _mutations([c[0] for c in canonical], 1500)]
+    cases += [(b"\xff\xfe not utf-8", "raw", "y", "keep"), (b"", "raw", "", None)]
+    return cases
+
+
+def test_polars_and_sql_give_the_same_columns(shape_engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two engines of ``entry_rows`` agree on every column of every row, odd input included."""
+    if shape_engine != "polars":
+        pytest.skip("compares the polars engine with SQL")
+    cases = _cases()
+    polars = _rows(cases)
+    monkeypatch.setattr(payloads_module, "USE_POLARS", False)
+    sql = _rows(cases)
+    assert polars.schema == sql.schema
+    for name in sql.column_names:
+        assert polars.column(name).to_pylist() == sql.column(name).to_pylist(), name
+    assert 0 < polars.column("shape").null_count < len(cases)
 
 
 class _Portable:
