@@ -83,9 +83,12 @@ def oscal_control_id(framework: str, requirement: str) -> str:
 
 
 def _utc(v: Any) -> datetime | None:
+    """UTC, cut to whole milliseconds: OSCAL (trestle) writes times to the millisecond, so a time with
+    1-999 µs was written as ".000" and read back as a different value; cut here, it reads back the same."""
     if not isinstance(v, datetime):
         return None
-    return (v if v.tzinfo else v.replace(tzinfo=UTC)).astimezone(UTC)
+    v = (v if v.tzinfo else v.replace(tzinfo=UTC)).astimezone(UTC)
+    return v.replace(microsecond=v.microsecond // 1000 * 1000)
 
 
 def _props(*pairs: tuple[str, Any]) -> list[Any] | None:
@@ -209,7 +212,7 @@ def assessment_results(store: Store, matrix: Matrix | None = None, *, import_ap:
                          ("newer-failed-run", c.get("latest_error"))),
             methods=["TEST"], types=["control-objective"], origins=origin,
             relevant_evidence=[run_ev, *cited],
-            collected=_utc(c.get("latest_started")) or _utc(c.get("latest_as_of")) or m.as_of,
+            collected=_utc(c.get("latest_started")) or _utc(c.get("latest_as_of")) or _utc(m.as_of),
             remarks=c.get("control_objective") or None))
 
     by_control = {c["control_id"]: c for c in m.controls}
@@ -272,8 +275,8 @@ def assessment_results(store: Store, matrix: Matrix | None = None, *, import_ap:
             include_controls=[oc.SelectControlById(control_id=_token(c["control_id"])) for c in run_controls]))
 
     starts = [t for t in (_utc(c.get("latest_started")) for c in run_controls) if t]
-    end = m.as_of or max(starts)
-    start = m.period_start or min(starts)
+    end = _utc(m.as_of) or max(starts)
+    start = _utc(m.period_start) or min(starts)
     start = min(start, end)
     finished = [t for t in (_utc(c.get("latest_finished")) for c in run_controls) if t]
     last_modified = max(finished) if finished else end
