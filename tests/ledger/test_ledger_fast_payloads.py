@@ -1,8 +1,7 @@
 """The fast payload path cuts salt and payload_sha256 out of entries in SQL instead of decoding them.
 
 It is exact: an entry is only taken on that path when its bytes prove that what is cut out is what
-``decode_entry`` reads (``payloads.FAST_SHAPE`` in SQL, ``verify.shape_proven`` on the bytes); every other
-entry is decoded. These tests throw canonical, odd, forged and randomly mutated entries at it and check
+``decode_entry`` reads (``payloads.FAST_SHAPE``, in SQL or in polars); every other entry is decoded. These tests throw canonical, odd, forged and randomly mutated entries at it and check
 the decoder agrees on every entry the fast path accepts, and that verification finds the same problems on
 the fast and the portable path.
 """
@@ -22,7 +21,6 @@ from accessproof.ledger.duckdb_storage import DuckDBLedgerStorage
 from accessproof.ledger.entry import EntryError
 from accessproof.ledger.payloads import DuckDBPayloads
 from accessproof.ledger.storage import EntryIndex
-from accessproof.ledger.verify import fast_rows, shape_proven
 
 T = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -154,10 +152,7 @@ def _assert_exact(rows: pa.Table, claims: dict[int, tuple[str, str]]) -> int:
     accepted = 0
     for i in range(rows.num_rows):
         row = rows.slice(i, 1)
-        entry, shape, digest, salt = (
-            row.column(n).combine_chunks() for n in ("entry", "shape", "digest", "salt")
-        )
-        if not fast_rows(entry, shape)[0].as_py() or not shape_proven(entry, shape, digest, salt, []):
+        if row.column("shape")[0].as_py() is None:
             continue
         accepted += 1
         entry = row.column("entry")[0].as_py()

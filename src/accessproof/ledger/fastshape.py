@@ -42,61 +42,78 @@ SCHEMA = pa.schema(
 
 
 def shaped(batch: pa.RecordBatch, source_key: str, subject_key: str, time_key: str) -> pa.RecordBatch:
-    """``FAST_SHAPE``'s output for one batch of the bare join (``BARE_COLUMNS``)."""
+    """``FAST_SHAPE``'s output for one batch of the bare join (``BARE_COLUMNS``). Only the text columns go
+    through polars; the entry and payload bytes stay in Arrow (no copy into polars and back)."""
     pl, _plh = vechash._polars()
-    df: Any = pl.from_arrow(batch)
+    text = batch.column("s")
+    data = batch.column("data")
+    printable = pc.fill_null(pc.ascii_is_printable(text), False)
+    names = ("s", "record_type", "record_id", "retention")
+    df: Any = pl.from_arrow(
+        pa.table(
+            [*(batch.column(n) for n in names), printable, pc.is_valid(data)],
+            [*names, "printable", "has_data"],
+        )
+    )
     col, lit = pl.col, pl.lit
     s = col("s")
     df = df.with_columns(
-        entry=pl.coalesce([s.cast(pl.Binary), col("raw_entry")]),
-        plain_claims=~pl.concat_str([col("record_id"), col("retention"), col("record_type")]).str.contains(
-            '"', literal=True
-        ),
         p1=pl.concat_str([lit('{"id":"'), col("record_id"), lit('","payload_sha256":"')]),
         p2=pl.concat_str([lit('","retention":"'), col("retention"), lit('","salt":"')]),
-        tail=pl.concat_str([lit('","type":"'), col("record_type"), lit('"}')]),
-    ).with_columns(l1=col("p1").str.len_chars(), l2=col("p2").str.len_chars())
+    ).with_columns(l1=col("p1").str.len_bytes(), l2=col("p2").str.len_bytes())
+    df = df.with_columns(
+        digest=s.str.slice(col("l1"), 64),
+        salt=s.str.slice(col("l1") + 64 + col("l2"), 32),
+        subject=s.str.contains(subject_key, literal=True).cast(pl.Int32),
+        time=s.str.contains(time_key, literal=True).cast(pl.Int32),
+    )
     fast = (
-        s.str.starts_with(col("p1"))
+        col("printable")
+        & s.str.starts_with(col("p1"))
         & (s.str.slice(col("l1") + 64, col("l2")) == col("p2"))
         & (s.str.slice(col("l1") + 96 + col("l2"), 12) == lit('","sealed":"'))
-        & s.str.ends_with(col("tail"))
+        & s.str.ends_with(pl.concat_str([lit('","type":"'), col("record_type"), lit('"}')]))
         & ~s.str.contains("\\", literal=True)
-        & col("plain_claims")
+        & ~pl.concat_str([col("record_id"), col("retention"), col("record_type")]).str.contains(
+            '"', literal=True
+        )
         & s.str.contains(source_key, literal=True)
         & ~s.str.contains('":","', literal=True)
+        & ~col("digest").str.contains('"', literal=True)
+        & ~col("salt").str.contains('"', literal=True)
+        & (s.str.count_matches('"', literal=True) == 28 + 4 * col("subject") + 4 * col("time"))
     )
-    keys = s.str.contains(subject_key, literal=True).cast(pl.Int8) + 2 * s.str.contains(
-        time_key, literal=True
-    ).cast(pl.Int8)
-    df = df.with_columns(shape=pl.when(fast).then(keys).otherwise(None).cast(pl.Int8))
+    df = df.with_columns(shape=pl.when(fast).then(col("subject") + 2 * col("time")).cast(pl.Int8))
     known = col("shape").is_not_null()
-    df = df.with_columns(
-        digest=pl.when(known).then(s.str.slice(col("l1"), 64)),
-        salt=pl.when(known).then(s.str.slice(col("l1") + 64 + col("l2"), 32)),
-    )
-    hex_salt = col("salt").str.contains("^[0-9a-fA-F]{32}$")
-    yes = col("shape").is_null() | col("data").is_null() | (col("record_type") == "purge")
-    table = df.select(
-        "idx",
-        "entry",
+    yes = ~known | ~col("has_data") | (col("record_type") == "purge")
+    hex_salt = known & col("has_data") & col("salt").str.contains("^[0-9a-fA-F]{32}$")
+    out = df.select(
         "shape",
-        "digest",
-        "salt",
+        pl.when(known).then(col("digest")).alias("digest"),
+        pl.when(known).then(col("salt")).alias("salt"),
         # unhex(salt), where SQL's salted will not be NULL; joined to the payload below
-        pl.when(col("data").is_not_null() & hex_salt).then(col("salt").str.decode("hex")).alias("salted"),
-        col("data").is_null().alias("gone"),
-        "held",
-        (col("record_type") == "purge").alias("purge"),
+        pl.when(hex_salt).then(col("salt").str.decode("hex")).alias("salt_bytes"),
         pl.when(yes).then(col("record_type")).alias("record_type"),
         pl.when(yes).then(col("record_id")).alias("record_id"),
-        "data",
     ).to_arrow()
-    table = table.cast(SCHEMA)
-    data = table.column("data")
-    salted = pc.binary_join_element_wise(table.column("salted"), data, pa.scalar(b"", pa.binary()))
-    table = table.set_column(5, "salted", salted).set_column(
-        11, "data", pc.if_else(pc.is_null(salted), data, pa.scalar(None, pa.binary()))
+    salted = pc.binary_join_element_wise(
+        out.column("salt_bytes").cast(pa.binary()), data, pa.scalar(b"", pa.binary())
+    ).combine_chunks()
+    entry = pc.if_else(pc.is_valid(text), text.cast(pa.binary()), batch.column("raw_entry"))
+    return pa.RecordBatch.from_arrays(
+        [
+            batch.column("idx"),
+            entry,
+            out.column("shape").combine_chunks(),
+            out.column("digest").cast(pa.string()).combine_chunks(),
+            out.column("salt").cast(pa.string()).combine_chunks(),
+            salted,
+            pc.is_null(data),
+            batch.column("held"),
+            pc.fill_null(pc.equal(batch.column("record_type"), "purge"), False),
+            out.column("record_type").cast(pa.string()).combine_chunks(),
+            out.column("record_id").cast(pa.string()).combine_chunks(),
+            pc.if_else(pc.is_null(salted), data, pa.scalar(None, pa.binary())),
+        ],
+        schema=SCHEMA,
     )
-    table = table.combine_chunks()
-    return table.to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([], schema=SCHEMA)

@@ -10,7 +10,8 @@ the store's schema beyond this mapping; the lead can pass a different mapping or
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import NamedTuple, Protocol
 
 import duckdb
@@ -156,6 +157,19 @@ class DuckDBPayloads:
         verifier needs them: entries not of the fast shape, payloads gone, purge manifests (``lookup``
         finds the rest).
         """
+        reader, finish = self.entry_batches(size, batch_rows)
+        if finish is None:
+            return reader
+        from accessproof.ledger import fastshape
+
+        return pa.RecordBatchReader.from_batches(fastshape.SCHEMA, (finish(b) for b in reader if b.num_rows))
+
+    def entry_batches(
+        self, size: int, batch_rows: int = 1 << 14
+    ) -> tuple[pa.RecordBatchReader, Callable[[pa.RecordBatch], pa.RecordBatch] | None]:
+        """``entry_rows`` in two steps, so that a caller can spread the second over threads: the join's
+        batches, and the function that turns each into ``entry_rows`` columns (None when the join gives
+        them already). The function runs in polars and pyarrow, outside the GIL for the most part."""
         in_polars = fastshape_in_polars()
         part = _bare_sql if in_polars else _shape_sql
         groups: dict[tuple[str, str, str], list[str]] = {}
@@ -180,11 +194,12 @@ class DuckDBPayloads:
         parts.append(part("NULL::BLOB", "ledger_entries e", scope + rest, held))
         reader = self.conn.sql(" UNION ALL ".join(parts)).to_arrow_reader(batch_rows)
         if not in_polars:
-            return reader
+            return reader, None
         from accessproof.ledger import fastshape
 
-        shaped = (fastshape.shaped(b, SOURCE_KEY, SUBJECT_KEY, TIME_KEY) for b in reader if b.num_rows)
-        return pa.RecordBatchReader.from_batches(fastshape.SCHEMA, shaped)
+        return reader, partial(
+            fastshape.shaped, source_key=SOURCE_KEY, subject_key=SUBJECT_KEY, time_key=TIME_KEY
+        )
 
     def unsealed_rows(
         self, skip_idx: Sequence[int], sealed: Iterable[tuple[str, str]], limit: int = 1000
@@ -266,18 +281,17 @@ class DuckDBPayloads:
 SOURCE_KEY, SUBJECT_KEY, TIME_KEY = '","source":"', '","subject":"', '","time":"'
 
 #: SQL for one part of ``entry_rows``. ``s`` is the entry as text (NULL unless valid UTF-8). An entry has
-#: the fast shape when it begins ``{"id":"<record_id>","payload_sha256":"`` + 64 characters +
-#: ``","retention":"<retention>","salt":"`` + 32 characters + ``","sealed":"``, ends
+#: the fast shape when it is printable ASCII (no control byte), begins
+#: ``{"id":"<record_id>","payload_sha256":"`` + 64 characters with no '"' +
+#: ``","retention":"<retention>","salt":"`` + 32 characters with no '"' + ``","sealed":"``, ends
 #: ``","type":"<record_type>"}``, holds no backslash and no '":","' (two literals sharing a '"'), its
 #: lookup columns hold no '"', and it holds the source key literal; ``shape`` then says whether it holds
-#: the subject (1) and the time (2) key literal. Such an entry holds at least the 24 '"' of the fixed
-#: literals and 4 more for each key literal it holds. The verifier proves the rest on the bytes
-#: (``verify.fast_rows``, ``verify.shape_proven``): printable ASCII (so no control character; other
-#: entries it decodes), no '"' in the digest and salt cut out here, and, across a batch, not one '"'
-#: more than those. Then every value is a plain JSON string with no quote
-#: or escape in it, the keys are exactly ``Entry`` fields, each once, and what is cut out is what
-#: ``decode_entry`` reads (tests/ledger/test_ledger_fast_payloads.py checks this against the decoder on
-#: crafted and mutated entries).
+#: the subject (1) and the time (2) key literal. Such an entry holds the 28 '"' of its fixed literals and
+#: 4 more for each optional key literal it holds; it must hold not one '"' more. Then every '"' is one of
+#: those literals', every value is a plain JSON string with no quote or escape in it, the keys are exactly
+#: ``Entry`` fields, each once, and what is cut out is what ``decode_entry`` reads
+#: (tests/ledger/test_ledger_fast_payloads.py checks this against the decoder on crafted and mutated
+#: entries).
 FAST_SHAPE = """
 SELECT idx, entry, shape, digest, salt, salted, data IS NULL AS gone, {held} AS held,
        record_type = 'purge' AS purge,
@@ -294,6 +308,11 @@ SELECT idx, entry, shape, record_type, record_id, data,
 FROM (
   SELECT idx, entry, record_type, record_id, data, l1, p2, s,
          CASE WHEN starts_with(s, p1) AND substr(s, l1 + 65, length(p2)) = p2
+                   AND NOT contains(substr(s, l1 + 1, 64), '"')
+                   AND NOT contains(substr(s, l1 + 65 + length(p2), 32), '"')
+                   AND regexp_full_match(s, '[ -~]*')
+                   AND length(s) - length(replace(s, '"', ''))
+                       = 28 + 4 * contains(s, '{subject}')::INTEGER + 4 * contains(s, '{time}')::INTEGER
                    AND substr(s, l1 + 97 + length(p2), 12) = '","sealed":"'
                    AND ends_with(s, '","type":"' || record_type || '"}}') AND NOT contains(s, '\\')
                    AND plain_claims

@@ -16,7 +16,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -49,6 +49,7 @@ AHEAD = 2  # chunks read ahead
 VECTOR_THREADS = 2  # threads reading and hashing chunks with vechash (one per core here)
 VECTOR_AHEAD = 4  # chunks in flight then
 VECTOR_CHUNK = 64 * TILE_WIDTH  # most entries per chunk then: the tail two threads share stays short
+SHAPERS = 2  # threads finishing the payload join's batches (``entry_batches``) while one reads them
 _decode_entry = msgspec.json.Decoder(Entry).decode  # the decoder decode_entry uses
 
 
@@ -508,10 +509,10 @@ class _PayloadPass:
 
     A store with ``entry_rows`` (DuckDB, on the ledger's database) hands over every entry beside its
     payload in one set-based pass of hash joins, read ahead on a cursor of its own while the tree is being
-    checked (``poll`` between tree chunks). For entries of the canonical shape DuckDB cuts out the digest
-    and salt and joins salt ‖ payload; ``shape_proven`` checks on the bytes, a batch at a time, that the
-    cut-outs are what the decoder reads; Python then only hashes, with hashlib (several times faster per
-    core than DuckDB's sha256), and compares a batch's digests in one string. Every other entry is decoded
+    checked (``poll`` between tree chunks). For entries of the canonical shape (``payloads.FAST_SHAPE``:
+    tests on each entry's bytes proving that what is cut out is what the decoder reads) the join cuts out
+    the digest and salt and joins salt ‖ payload; they are hashed a column at a time (``vechash``, else
+    hashlib) and a batch's digests compared at once. Every other entry is decoded
     here (``_hash_rows``), exactly as the portable path does. Other stores are asked chunk by chunk
     (``add_chunk``) for the payloads of the entries the tree pass read.
 
@@ -579,37 +580,18 @@ class _PayloadPass:
                 self._check_batch(batch)
 
     def _check_batch(self, batch: pa.RecordBatch) -> None:
-        """One batch of ``entry_rows``: rows of the fast shape are hashed straight from the cut-out salt and
-        digest once the batch's quote count proves the shape; the rest are decoded one by one."""
-        col = dict(zip(batch.schema.names, batch.columns, strict=True))
-        fast = fast_rows(col["entry"], col["shape"])
-        all_fast = pc.all(fast).as_py()
-        shape = col["shape"] if all_fast else pc.if_else(fast, col["shape"], None)
-        slow = None if all_fast else batch.filter(pc.invert(fast))
-        slow_entries: list[bytes] = slow.column("entry").to_pylist() if slow is not None else []
-        if not shape_proven(col["entry"], shape, col["digest"], col["salt"], slow_entries):
-            # some entry is not what its shape says: decode every one, believe no lookup column
-            self._decode_all(col["idx"].to_pylist(), col["entry"].to_pylist())
+        """One batch of ``entry_rows``: rows of the fast shape (its tests, per row, are in
+        ``payloads.FAST_SHAPE``) are hashed straight from the cut-out salt and digest; the rest are
+        decoded one by one."""
+        fast = pc.is_valid(batch.column("shape"))
+        if pc.all(fast).as_py():
+            self._check_fast(batch)
             return
-        self._check_fast(batch if all_fast else batch.filter(fast))
-        if slow is not None:
-            names = ("idx", "record_type", "record_id", "data")
-            idxs, types, ids, datas = (slow.column(n).to_pylist() for n in names)
-            malformed = self._hash_rows(idxs, slow_entries, types, ids, datas, self.held, self.odd, True)
-            self._malformed(malformed)
-
-    def _decode_all(self, idxs: list[int], entries: list[bytes]) -> None:
-        malformed: list[tuple[int, bytes]] = []
-        for idx, entry in zip(idxs, entries, strict=True):
-            try:
-                e = _decode_entry(entry)
-            except (msgspec.DecodeError, UnicodeDecodeError):
-                malformed.append((idx, entry))
-                continue
-            if len(entry) > MAX_ENTRY_BYTES:
-                malformed.append((idx, entry))
-            else:
-                self.odd.append((idx, e.type, e.id, e.salt, e.payload_sha256))
+        self._check_fast(batch.filter(fast))
+        slow = batch.filter(pc.invert(fast))
+        names = ("idx", "entry", "record_type", "record_id", "data")
+        idxs, entries, types, ids, datas = (slow.column(n).to_pylist() for n in names)
+        malformed = self._hash_rows(idxs, entries, types, ids, datas, self.held, self.odd, True)
         self._malformed(malformed)
 
     def _malformed(self, rows: list[tuple[int, bytes]]) -> None:
@@ -789,34 +771,6 @@ def _binary_bytes(arr: pa.Array) -> bytes:
     return data[start:end].to_pybytes()
 
 
-def fast_rows(entries: pa.Array, shape: pa.Array) -> pa.Array:
-    """Rows the fast path takes: of the fast shape in SQL and printable ASCII (no control byte); the
-    others are decoded."""
-    text = pc.cast(entries, options=pc.CastOptions(target_type=pa.string(), allow_invalid_utf8=True))
-    return pc.and_kleene(pc.is_valid(shape), pc.ascii_is_printable(text))
-
-
-def shape_proven(
-    entries: pa.Array, shape: pa.Array, digests: pa.Array, salts: pa.Array, slow_entries: list[bytes]
-) -> bool:
-    """The verifier's half of the fast shape (see ``payloads.FAST_SHAPE``), on a batch's bytes.
-
-    A row of the fast shape (``shape`` not null; printable ASCII, so no control byte, and no backslash)
-    holds at least 28 '"', 4 more with a subject and 4 more with a time. Across the batch
-    (``slow_entries`` are its other rows, counted as they are) there must be no '"' in a cut-out digest or
-    salt, and not one '"' more than that: then each fast row holds exactly those, every one in a literal,
-    and its values are plain JSON strings.
-    """
-    n_fast = len(shape) - shape.null_count
-    if not n_fast:
-        return True
-    if b'"' in _binary_bytes(digests.cast(pa.binary())) or b'"' in _binary_bytes(salts.cast(pa.binary())):
-        return False
-    optional = pc.sum(pc.bit_wise_and(shape, 1)).as_py() + pc.sum(pc.shift_right(shape, 1)).as_py()
-    quotes = _binary_bytes(entries).count(b'"') - sum(e.count(b'"') for e in slow_entries)
-    return quotes == 28 * n_fast + 4 * optional
-
-
 def _salted_hex(salt: str, data: bytes) -> str | None:
     try:
         return hashlib.sha256(bytes.fromhex(salt) + data).hexdigest()
@@ -842,19 +796,39 @@ class _ReadAhead:
             self.thread.start()
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
-        reader = self.source.entry_rows(self.size)  # type: ignore[attr-defined]
-        for batch in reader:
-            if batch.num_rows:
-                yield batch
+        """The batches in order. Where the store finishes the join's batches in a second step
+        (``entry_batches``: polars, outside the GIL) and there is a thread, ``SHAPERS`` threads do that
+        step while this one pulls the next batches from DuckDB."""
+        if self.thread is None or not hasattr(self.source, "entry_batches"):
+            for batch in self.source.entry_rows(self.size):  # type: ignore[attr-defined]
+                if batch.num_rows:
+                    yield batch
+            return
+        reader, finish = self.source.entry_batches(self.size)  # type: ignore[attr-defined]
+        if finish is None:
+            yield from (batch for batch in reader if batch.num_rows)
+            return
+        with ThreadPoolExecutor(max_workers=SHAPERS) as pool:
+            pending: deque[Future[pa.RecordBatch]] = deque()
+            for batch in reader:
+                if batch.num_rows:
+                    pending.append(pool.submit(finish, batch))
+                if len(pending) > SHAPERS:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
 
     def _run(self) -> None:
+        batches = self._batches()
         try:
-            for batch in self._batches():
+            for batch in batches:
                 if not self._put(batch):
                     return
             self._put(_DONE)
         except BaseException as exc:  # handed to the consumer, raised there
             self._put(exc)
+        finally:
+            batches.close()
 
     def _put(self, item: object) -> bool:
         while not self.stop.is_set():
