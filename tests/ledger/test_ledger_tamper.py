@@ -42,9 +42,12 @@ def _verify(led: Ledger, **kw):
     assert not report.ok
     tree = [p for p in report.problems if p.kind not in ("payload", "unsealed")]
     # leaves hashed by the database, in Python, or as the default picks (column hashing where polars-hash
-    # is installed, hashlib where not), in one chunk or in several read ahead: the same findings
+    # is installed, hashlib where not), in one chunk or in several read ahead, payloads joined in one
+    # batch or in several shaped by concurrent threads: the same findings
     for small in (False, True):
-        small_chunks = patch.multiple(verify_module, CHUNK=256, FIRST_CHUNK=256, VECTOR_CHUNK=256)
+        small_chunks = patch.multiple(
+            verify_module, CHUNK=256, FIRST_CHUNK=256, VECTOR_CHUNK=256, ROW_BATCH=100
+        )
         with small_chunks if small else nullcontext():
             for db_hashing, columns in ((True, True), (False, True), (None, True), (None, False)):
                 for payloads in (led.payloads, None):
@@ -230,3 +233,15 @@ def test_portable_payload_path_finds_the_same_problems(sealed: Ledger) -> None:
         assert report.first_bad_index == 321
         assert {p.kind for p in report.problems} == {"payload", "unsealed"}
         assert any(p.index == 654 and "missing" in p.message for p in report.problems)
+
+
+def test_payloads_in_many_small_batches_are_all_checked(sealed: Ledger) -> None:
+    """The payload join read in batches of 64 and shaped by concurrent threads: every payload is
+    checked once, and a changed one in the last batch is still found."""
+    with patch.multiple(verify_module, ROW_BATCH=64, SHAPERS=3):
+        report = verify_ledger(sealed, payloads=sealed.payloads)
+        assert report.ok and report.payloads_checked == N
+        _sql(sealed, "UPDATE raw_records SET data = 'changed'::BLOB WHERE raw_id = 'raw-000699'")
+        report = verify_ledger(sealed, payloads=sealed.payloads)
+    assert report.payloads_checked == N - 1
+    assert report.first_bad_index == N - 1 and "does not match its sealed hash" in report.first_problem().message

@@ -50,6 +50,7 @@ VECTOR_THREADS = 2  # threads reading and hashing chunks with vechash (one per c
 VECTOR_AHEAD = 4  # chunks in flight then
 VECTOR_CHUNK = 64 * TILE_WIDTH  # most entries per chunk then: the tail two threads share stays short
 SHAPERS = 2  # threads finishing the payload join's batches (``entry_batches``) while one reads them
+ROW_BATCH = 1 << 14  # rows per batch of the payload join
 _decode_entry = msgspec.json.Decoder(Entry).decode  # the decoder decode_entry uses
 
 
@@ -800,11 +801,11 @@ class _ReadAhead:
         (``entry_batches``: polars, outside the GIL) and there is a thread, ``SHAPERS`` threads do that
         step while this one pulls the next batches from DuckDB."""
         if self.thread is None or not hasattr(self.source, "entry_batches"):
-            for batch in self.source.entry_rows(self.size):  # type: ignore[attr-defined]
+            for batch in self.source.entry_rows(self.size, ROW_BATCH):  # type: ignore[attr-defined]
                 if batch.num_rows:
                     yield batch
             return
-        reader, finish = self.source.entry_batches(self.size)  # type: ignore[attr-defined]
+        reader, finish = self.source.entry_batches(self.size, ROW_BATCH)  # type: ignore[attr-defined]
         if finish is None:
             yield from (batch for batch in reader if batch.num_rows)
             return
