@@ -1,12 +1,14 @@
 """``payloads.FAST_SHAPE`` in polars expressions: the same columns from the same rows, computed on a bare
 join instead of inside DuckDB.
 
-The SQL version spends most of verification's payload pass on string functions (~450 ms per 100k entries
-against ~135 ms for the join alone, timed on the bench/ledger store); polars evaluates the same tests
-column-wise with the GIL released, in the thread that reads the join (~310 ms for both together). Each line below mirrors one line of ``FAST_SHAPE`` (SQL's
-1-based ``substr(s, k, n)`` is ``slice(k - 1, n)`` here; both count code points), and the tests run the
-crafted, forged and mutated entries of tests/ledger/test_ledger_fast_payloads.py through both and
-compare every column.
+The SQL version spends most of verification's payload pass on string functions; polars evaluates the same
+tests column-wise with the GIL released, in threads beside the one that reads the join (``verify.SHAPERS``).
+Each test below mirrors one of ``FAST_SHAPE``. SQL's 1-based ``substr(s, k, n)`` is ``slice(k - 1, n)``
+here, with the offsets taken in bytes (``len_bytes``) where SQL counts characters: they differ only where
+an entry or its lookup columns are not ASCII, and such a row is never of the fast shape (it must be
+printable ASCII and begin with its own lookup columns), so its cut-outs are dropped either way. The tests
+run the crafted, forged and mutated entries of tests/ledger/test_ledger_fast_payloads.py through both
+engines and compare every column.
 """
 
 from __future__ import annotations
