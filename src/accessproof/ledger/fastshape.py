@@ -88,13 +88,12 @@ def shaped(batch: pa.RecordBatch, source_key: str, subject_key: str, time_key: s
     df = df.with_columns(shape=pl.when(fast).then(col("subject") + 2 * col("time")).cast(pl.Int8))
     known = col("shape").is_not_null()
     yes = ~known | ~col("has_data") | (col("record_type") == "purge")
-    hex_salt = known & col("has_data") & col("salt").str.contains("^[0-9a-fA-F]{32}$")
     out = df.select(
         "shape",
         pl.when(known).then(col("digest")).alias("digest"),
         pl.when(known).then(col("salt")).alias("salt"),
-        # unhex(salt), where SQL's salted will not be NULL; joined to the payload below
-        pl.when(hex_salt).then(col("salt").str.decode("hex")).alias("salt_bytes"),
+        # unhex(salt) where the salt is 32 hex digits (else NULL, as SQL's salted); joined to the payload below
+        pl.when(known & col("has_data")).then(col("salt").str.decode("hex", strict=False)).alias("salt_bytes"),
         pl.when(yes).then(col("record_type")).alias("record_type"),
         pl.when(yes).then(col("record_id")).alias("record_id"),
     ).to_arrow()
