@@ -20,9 +20,9 @@ import pyarrow.compute as pc
 
 from accessproof.ledger import vechash
 
-#: the columns the bare join yields, in this order: ``s`` is the entry as text (NULL unless valid UTF-8,
-#: DuckDB's ``try(decode(entry))`` as in ``FAST_SHAPE``), ``raw_entry`` its bytes only where ``s`` is NULL
-BARE_COLUMNS = ("idx", "s", "raw_entry", "record_type", "record_id", "retention", "data", "held")
+#: the columns the bare join yields, in this order (the entry as stored: the text tests below only look at
+#: entries of printable ASCII, which ``FAST_SHAPE`` requires too)
+BARE_COLUMNS = ("idx", "entry", "record_type", "record_id", "retention", "data", "held")
 
 #: what ``entry_rows`` returns, as the SQL version types it
 SCHEMA = pa.schema(
@@ -47,14 +47,17 @@ def shaped(batch: pa.RecordBatch, source_key: str, subject_key: str, time_key: s
     """``FAST_SHAPE``'s output for one batch of the bare join (``BARE_COLUMNS``). Only the text columns go
     through polars; the entry and payload bytes stay in Arrow (no copy into polars and back)."""
     pl, _plh = vechash._polars()
-    text = batch.column("s")
+    entry = batch.column("entry")
     data = batch.column("data")
-    printable = pc.fill_null(pc.ascii_is_printable(text), False)
-    names = ("s", "record_type", "record_id", "retention")
+    # the bytes as text, unchecked: only rows of printable ASCII (valid UTF-8 then) go on as text
+    unchecked = pc.cast(entry, options=pc.CastOptions(target_type=pa.string(), allow_invalid_utf8=True))
+    printable = pc.fill_null(pc.ascii_is_printable(unchecked), False)
+    text = pc.if_else(printable, unchecked, pa.scalar(None, pa.string()))
+    names = ("record_type", "record_id", "retention")
     df: Any = pl.from_arrow(
         pa.table(
-            [*(batch.column(n) for n in names), printable, pc.is_valid(data)],
-            [*names, "printable", "has_data"],
+            [text, *(batch.column(n) for n in names), printable, pc.is_valid(data)],
+            ["s", *names, "printable", "has_data"],
         )
     )
     col, lit = pl.col, pl.lit
@@ -100,7 +103,6 @@ def shaped(batch: pa.RecordBatch, source_key: str, subject_key: str, time_key: s
     salted = pc.binary_join_element_wise(
         out.column("salt_bytes").cast(pa.binary()), data, pa.scalar(b"", pa.binary())
     ).combine_chunks()
-    entry = pc.if_else(pc.is_valid(text), text.cast(pa.binary()), batch.column("raw_entry"))
     return pa.RecordBatch.from_arrays(
         [
             batch.column("idx"),

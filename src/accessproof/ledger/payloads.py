@@ -340,7 +340,7 @@ def fastshape_in_polars() -> bool:
 
 def _bare_sql(data: str, source: str, where: str, held: str) -> str:
     return (
-        "SELECT e.idx, try(decode(e.entry)) AS s, CASE WHEN s IS NULL THEN e.entry END AS raw_entry, "
+        "SELECT e.idx, e.entry, "
         f"e.record_type, e.record_id, e.retention, {data} AS data, {held} AS held "
         f"FROM {source} WHERE {where}"
     )
