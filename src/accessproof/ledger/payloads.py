@@ -79,10 +79,15 @@ class DuckDBPayloads:
         self.tables = payload_tables(tables)
 
     def _exists(self, table: str) -> bool:
-        row = self.conn.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-        ).fetchall()
-        return bool(row and row[0][0])
+        return table in self._existing([table])
+
+    def _existing(self, tables: Iterable[str]) -> set[str]:
+        """Which of ``tables`` exist, in one catalogue query."""
+        names = sorted(set(tables))
+        if not names:
+            return set()
+        sql = "SELECT DISTINCT table_name FROM information_schema.tables WHERE table_name IN "
+        return {r[0] for r in self.conn.execute(f"{sql}({_sql_list(names)})").fetchall()}
 
     def _ids_view(self, ids: list[str]) -> str:
         name = f"_ledger_ids_{next(_counter)}"
@@ -178,8 +183,9 @@ class DuckDBPayloads:
         scope = f"e.idx >= 0 AND e.idx < {int(size)}"
         parts: list[str] = []
         joined: list[str] = []
+        existing = self._existing(table for table, _id, _data in groups)
         for (table, id_col, data_col), types in groups.items():
-            if not self._exists(table):
+            if table not in existing:
                 continue
             joined.extend(types)
             on = f"t.{id_col} = e.record_id"
@@ -215,9 +221,10 @@ class DuckDBPayloads:
             self.conn.register(view, pa.table({"idx": pa.array(list(skip_idx), pa.int64())}))
             skip = f" AND e.idx NOT IN (SELECT idx FROM {view})"
         out: list[tuple[str, str]] = []
+        existing = self._existing(table for table, _id, _data in self.tables.values())
         try:
             for record_type, (table, id_col, _data) in self.tables.items():
-                if table == "ledger_payloads" or not self._exists(table):
+                if table == "ledger_payloads" or table not in existing:
                     continue
                 rows = self.conn.execute(
                     f"SELECT t.{id_col} FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM ledger_entries e "
